@@ -1,0 +1,133 @@
+"""``shipwatch detect INPUT... --out DIR``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from detector.acquisition import parse_time
+from detector.errors import UsageError
+from detector.inputs import expand_inputs
+from detector.job import DetectOptions, Progress, SceneOutcome, run_detect
+from detector.raster import DEFAULT_MAX_PIXELS
+from detector.yolo import DEFAULT_MAX_DET, Device
+
+
+class _Bar(Progress):
+    def __init__(self, n_scenes: int) -> None:
+        self.scenes = tqdm(total=n_scenes, unit="scene", desc="scenes", position=0, dynamic_ncols=True)
+        self.windows: tqdm | None = None
+
+    def scene_started(self, path: Path, windows: int) -> None:
+        self.windows = tqdm(total=windows, unit="win", desc=path.name[:40], position=1, leave=False, dynamic_ncols=True)
+
+    def windows_done(self, n: int) -> None:
+        if self.windows is not None:
+            self.windows.update(n)
+
+    def scene_finished(self, outcome: SceneOutcome) -> None:
+        if self.windows is not None:
+            self.windows.close()
+            self.windows = None
+        self.scenes.update(1)
+        for note in outcome.notes:
+            tqdm.write(f"note: {outcome.path}: {note}")
+
+    def close(self) -> None:
+        self.scenes.close()
+
+
+def _bands(text: str | None) -> tuple[int, ...] | None:
+    if not text:
+        return None
+    try:
+        return tuple(int(b) for b in text.split(","))
+    except ValueError as exc:
+        raise UsageError(f"--bands {text!r}: give 1-based band numbers separated by commas, e.g. --bands 4,3,2") from exc
+
+
+def _time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return parse_time(text)
+    except ValueError as exc:
+        raise UsageError(f"--acquired {text!r}: not an ISO 8601 time; e.g. --acquired 2024-05-01T01:30:00Z") from exc
+
+
+@click.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@click.option("--weights", help="Registry name or .pt path (default: the registry's default model).")
+@click.option("--trust-weights", is_flag=True, help="Use weights whose sha256 is not in the registry.")
+@click.option("--conf", default=0.25, show_default=True, type=click.FloatRange(0, 1), help="Score threshold.")
+@click.option("--iou", default=0.7, show_default=True, type=click.FloatRange(0, 1), help="IoU of the model's own NMS.")
+@click.option("--max-det", default=DEFAULT_MAX_DET, show_default=True, type=click.IntRange(1), help="Boxes per window at most.")
+@click.option("--overlap", type=click.IntRange(0), help="Window overlap in px (default: longest ship at the scene's GSD).")
+@click.option("--batch-size", default=4, show_default=True, type=click.IntRange(1), help="Windows per model call.")
+@click.option("--device", type=click.Choice([d.value for d in Device]), default="auto", show_default=True)
+@click.option("--bands", help="1-based bands as red,green,blue (or one band), e.g. 4,3,2.")
+@click.option("--acquired", help="Acquisition time (ISO 8601, UTC) for every input.")
+@click.option("--allow-ungeoreferenced", is_flag=True, help="Accept scenes without CRS (geometry left empty).")
+@click.option("--gsd", type=click.FloatRange(min=0, min_open=True), help="Metres per pixel for ungeoreferenced scenes.")
+@click.option("--max-pixels", default=DEFAULT_MAX_PIXELS, show_default=True, type=click.IntRange(1), help="Refuse larger scenes.")
+@click.option("--keep-cut", is_flag=True, help="Keep ships cut by the scene edge or nodata (their size is then partial).")
+def detect(
+    inputs: tuple[str, ...],
+    out_dir: Path,
+    weights: str | None,
+    trust_weights: bool,
+    conf: float,
+    iou: float,
+    max_det: int,
+    overlap: int | None,
+    batch_size: int,
+    device: str,
+    bands: str | None,
+    acquired: str | None,
+    allow_ungeoreferenced: bool,
+    gsd: float | None,
+    max_pixels: int,
+    keep_cut: bool,
+) -> None:
+    """Find ships in INPUT scenes (files, band folders, folders, globs, @list.txt).
+
+    Writes OUT/detections.geojson, OUT/detections.csv and the store OUT/shipwatch.db.
+    A rerun with the same inputs and settings reuses the store and writes the same files.
+    """
+    options = DetectOptions(
+        weights=weights,
+        trust_weights=trust_weights,
+        conf=conf,
+        iou=iou,
+        max_det=max_det,
+        overlap=overlap,
+        batch_size=batch_size,
+        device=Device(device),
+        bands=_bands(bands),
+        acquired=_time(acquired),
+        allow_ungeoreferenced=allow_ungeoreferenced,
+        gsd=gsd,
+        max_pixels=max_pixels,
+        keep_cut=keep_cut,
+    )
+    paths = expand_inputs(inputs)
+    bar = _Bar(len(paths))
+    try:
+        report = run_detect(paths, out_dir, options, bar, command="detect " + " ".join(inputs))
+    finally:
+        bar.close()
+    ok = [o for o in report.outcomes if not o.error]
+    total = sum(o.ships for o in ok)
+    click.echo(f"{total} ships in {len(ok)} scenes -> {report.detections_geojson}, {report.detections_csv}, {report.store}")
+    for o in ok:
+        state = " (all nodata)" if o.all_nodata else (" (reused)" if o.reused else "")
+        click.echo(f"  {o.path}: {o.ships} ships{state}")
+    if report.failures:
+        click.echo(f"{len(report.failures)} scene(s) failed:", err=True)
+        for o in report.failures:
+            click.echo(f"  error: {o.error}", err=True)
+        raise click.exceptions.Exit(2)

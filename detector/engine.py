@@ -1,0 +1,180 @@
+"""The local engine: windows of one scene through a detector, in batches.
+
+A reader thread reads windows in block order into a bounded queue (memory
+stays flat whatever the scene size) while the main thread runs the detector
+on full batches. Windows the scene's valid map shows empty are never read;
+windows read as all nodata are never inferred.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from rasterio.windows import Window
+
+from detector.errors import UsageError
+from detector.merge import DEFAULT_MERGE_IOS, EDGE_MARGIN_PX, cut_by_window, merge_seams, touches_invalid
+from detector.raster import Scene, SceneReader
+from detector.records import Detections
+from detector.tiling import tile_windows
+from detector.yolo import Detector
+
+__all__ = ["DetectSettings", "SceneResult", "detect_scene", "iter_window_batches"]
+
+
+@dataclass(frozen=True)
+class DetectSettings:
+    """How a scene is searched. Everything here is part of the settings hash.
+
+    Attributes:
+        overlap: px shared by neighbouring windows.
+        batch_size: windows per model call.
+        classes: model class indices kept (ships); all when empty.
+        keep_cut: keep boxes cut by the scene edge or by nodata, whose true
+            extent is unknown (dropped by default).
+        merge_ios: see :func:`detector.merge.merge_seams`.
+        prefetch: windows read ahead of the model.
+    """
+
+    overlap: int
+    batch_size: int = 4
+    classes: tuple[int, ...] = ()
+    keep_cut: bool = False
+    merge_ios: float = DEFAULT_MERGE_IOS
+    prefetch: int = 8
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise UsageError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if self.overlap < 0:
+            raise UsageError(f"--overlap must be >= 0 px, got {self.overlap}")
+
+
+@dataclass(frozen=True)
+class SceneResult:
+    """Detections of one scene, in scene pixels, and what the engine did."""
+
+    detections: Detections
+    windows_total: int
+    windows_inferred: int
+    windows_skipped: int
+
+
+_Item = tuple[Window, NDArray[np.uint8], NDArray[np.bool_]]
+
+
+def _read_ahead(scene: Scene, windows: list[Window], out: queue.Queue[object], stop: threading.Event) -> None:
+    try:
+        with SceneReader(scene) as reader:
+            for window in windows:
+                if stop.is_set():
+                    return
+                rgb, valid = reader.read(window)
+                out.put((window, rgb, valid) if valid.any() else window)
+    except BaseException as exc:  # handed to the consumer, which re-raises it
+        out.put(exc)
+    finally:
+        out.put(None)
+
+
+def iter_window_batches(scene: Scene, windows: list[Window], batch_size: int, prefetch: int) -> Iterator[tuple[list[_Item], int]]:
+    """Yield ``(batch, skipped)``: read windows with data, and how many read windows were empty."""
+    q: queue.Queue[object] = queue.Queue(maxsize=max(prefetch, batch_size))
+    stop = threading.Event()
+    thread = threading.Thread(target=_read_ahead, args=(scene, windows, q, stop), daemon=True)
+    thread.start()
+    batch: list[_Item] = []
+    skipped = 0
+    try:
+        while (item := q.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            if isinstance(item, Window):
+                skipped += 1
+                continue
+            batch.append(item)  # type: ignore[arg-type]
+            if len(batch) == batch_size:
+                yield batch, skipped
+                batch, skipped = [], 0
+        if batch or skipped:
+            yield batch, skipped
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                thread.join(0.05)
+
+
+def _on_valid(dets: Detections, valid: NDArray[np.bool_]) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """Per box (window pixels): centre on valid data; some corner inside the window on nodata."""
+    h, w = valid.shape
+    cx = np.clip(dets.obb[:, 0].astype(np.int64), 0, w - 1)
+    cy = np.clip(dets.obb[:, 1].astype(np.int64), 0, h - 1)
+    centre_ok = valid[cy, cx]
+    corners = dets.corners()
+    # Pull corners one pixel toward the centre so that a box drawn on the edge
+    # of the data does not sample the first invalid pixel beyond it.
+    inward = corners - np.sign(corners - dets.obb[:, None, :2]) * 1.0
+    col, row = np.floor(inward[..., 0]).astype(np.int64), np.floor(inward[..., 1]).astype(np.int64)
+    inside = (col >= 0) & (col < w) & (row >= 0) & (row < h)
+    corner_bad = np.zeros(len(dets), bool)
+    if inside.any():
+        bad = np.zeros(corners.shape[:2], bool)
+        bad[inside] = ~valid[row[inside], col[inside]]
+        corner_bad = bad.any(axis=1)
+    return centre_ok, corner_bad
+
+
+def detect_scene(
+    scene: Scene,
+    detector: Detector,
+    settings: DetectSettings,
+    on_windows: Callable[[int], None] | None = None,
+) -> SceneResult:
+    """Detect ships in one scene.
+
+    Args:
+        scene: an opened scene.
+        detector: the model, behind the :class:`~detector.yolo.Detector` protocol.
+        settings: overlap, batch size, classes and edge policy.
+        on_windows: called with the number of windows finished, for progress.
+
+    Returns:
+        Merged detections in scene pixels, canonical order.
+    """
+    size = detector.input_size
+    if settings.overlap >= size:
+        raise UsageError(f"--overlap {settings.overlap} px must be below the window size {size} px")
+    windows = list(tile_windows(scene.width, scene.height, size, settings.overlap))
+    to_read = [w for w in windows if scene.window_may_hold_data(w)]
+    if on_windows and len(windows) > len(to_read):
+        on_windows(len(windows) - len(to_read))
+    parts: list[Detections] = []
+    inferred = 0
+    nodata_cut: list[NDArray[np.bool_]] = []
+    for batch, skipped in iter_window_batches(scene, to_read, settings.batch_size, settings.prefetch):
+        if batch:
+            results = detector(np.stack([rgb for _, rgb, _ in batch]))
+            inferred += len(batch)
+            for (window, _, valid), dets in zip(batch, results, strict=True):
+                if settings.classes:
+                    dets = dets[np.isin(dets.class_id, settings.classes)]
+                centre_ok, corner_bad = _on_valid(dets, valid)
+                parts.append(dets[centre_ok].shifted(int(window.col_off), int(window.row_off)))
+                nodata_cut.append(corner_bad[centre_ok])
+        if on_windows:
+            on_windows(len(batch) + skipped)
+    found = Detections.concat(parts)
+    bad = np.concatenate(nodata_cut) if nodata_cut else np.zeros(0, bool)
+    if not settings.keep_cut and len(found):
+        keep = ~(bad | touches_invalid(found, scene.width, scene.height, EDGE_MARGIN_PX))
+        found = found[keep]
+    merged = merge_seams(found, cut_by_window(found, size, scene.width, scene.height), settings.merge_ios)
+    return SceneResult(merged, len(windows), inferred, len(windows) - inferred)

@@ -1,0 +1,245 @@
+"""A detect job: many scenes through one model into the store and exports.
+
+:func:`run_detect` opens each scene, skips it when the store already holds
+its key, runs the engine, georeferences the boxes and stores the scene in one
+transaction. Bad scenes are recorded and the job goes on. The exports are
+then written from the store, so a rerun gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from detector.engine import DetectSettings, SceneResult, detect_scene
+from detector.errors import ShipwatchError
+from detector.export import write_csv, write_geojson
+from detector.georef import Georeferencer, ground_sample_distance
+from detector.models import ModelSpec, resolve_weights
+from detector.raster import DEFAULT_MAX_PIXELS, Scene, open_scene
+from detector.records import Ship
+from detector.store import SceneKey, SceneRow, Store
+from detector.tiling import overlap_for_gsd, tile_windows
+from detector.yolo import DEFAULT_MAX_DET, Detector, Device, YoloDetector
+
+__all__ = ["DetectOptions", "JobReport", "SceneOutcome", "run_detect", "scene_content_hash"]
+
+log = logging.getLogger("shipwatch")
+
+
+@dataclass(frozen=True)
+class DetectOptions:
+    """Options of a detect job (the ``shipwatch detect`` flags)."""
+
+    weights: str | None = None
+    trust_weights: bool = False
+    conf: float = 0.25
+    iou: float = 0.7
+    max_det: int = DEFAULT_MAX_DET
+    overlap: int | None = None
+    batch_size: int = 4
+    device: Device = Device.AUTO
+    bands: tuple[int, ...] | None = None
+    acquired: datetime | None = None
+    allow_ungeoreferenced: bool = False
+    gsd: float | None = None
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    keep_cut: bool = False
+
+    def result_settings(self) -> dict[str, object]:
+        """The options that change results (hashed into the store key)."""
+        d = asdict(self)
+        for key in ("weights", "trust_weights", "batch_size", "device", "max_pixels"):
+            d.pop(key)
+        d["acquired"] = self.acquired.isoformat() if self.acquired else None
+        return d
+
+
+@dataclass(frozen=True)
+class SceneOutcome:
+    path: Path
+    ships: int = 0
+    reused: bool = False
+    all_nodata: bool = False
+    error: str | None = None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass
+class JobReport:
+    """What a job did, scene by scene."""
+
+    outcomes: list[SceneOutcome] = field(default_factory=list)
+    detections_geojson: Path | None = None
+    detections_csv: Path | None = None
+    store: Path | None = None
+
+    @property
+    def failures(self) -> list[SceneOutcome]:
+        return [o for o in self.outcomes if o.error]
+
+
+def scene_content_hash(scene: Scene) -> str:
+    """sha256 over the bytes of the scene's files and the bands taken from them."""
+    digest = hashlib.sha256()
+    seen: set[Path] = set()
+    for ref in scene.bands:
+        digest.update(f"{ref.path.name}:{ref.index};".encode())
+        if ref.path in seen:
+            continue
+        seen.add(ref.path)
+        with open(ref.path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def _ships(scene: Scene, result: SceneResult, names: Sequence[str], gsd: float | None) -> list[Ship]:
+    dets = result.detections
+    geo = Georeferencer(scene.crs, scene.transform, gsd if not scene.georeferenced else None)
+    ground = geo.ground(dets)
+
+    def val(a: np.ndarray, i: int) -> float | None:
+        return None if np.isnan(a[i]) else float(a[i])
+
+    ships = []
+    for i in range(len(dets)):
+        cx, cy, length, width, angle = (float(v) for v in dets.obb[i])
+        ships.append(
+            Ship(
+                scene=scene.name,
+                acquired_at=scene.acquired_at,
+                class_name=names[int(dets.class_id[i])],
+                score=float(dets.score[i]),
+                px_cx=cx,
+                px_cy=cy,
+                px_length=length,
+                px_width=width,
+                px_angle_deg=angle,
+                window_col=int(dets.window[i, 0]),
+                window_row=int(dets.window[i, 1]),
+                lon=val(ground.lon, i),
+                lat=val(ground.lat, i),
+                length_m=val(ground.length_m, i),
+                beam_m=val(ground.beam_m, i),
+                heading_deg=val(ground.heading_deg, i),
+                polygon_lonlat=tuple((float(x), float(y)) for x, y in ground.corners_lonlat[i]) if geo.georeferenced else None,
+            )
+        )
+    return ships
+
+
+def _footprint(scene: Scene) -> tuple[tuple[float, float], ...] | None:
+    if not scene.georeferenced:
+        return None
+    geo = Georeferencer(scene.crs, scene.transform)
+    cols = np.array([0.0, scene.width, scene.width, 0.0])
+    rows = np.array([0.0, 0.0, scene.height, scene.height])
+    lon, lat = geo.pixel_to_lonlat(cols, rows)
+    return tuple((float(x), float(y)) for x, y in zip(lon, lat, strict=True))
+
+
+class Progress:
+    """Callbacks a job reports to; the CLI draws them as a bar."""
+
+    def scene_started(self, path: Path, windows: int) -> None: ...
+
+    def windows_done(self, n: int) -> None: ...
+
+    def scene_finished(self, outcome: SceneOutcome) -> None: ...
+
+
+def run_detect(
+    inputs: Sequence[Path],
+    out_dir: Path,
+    options: DetectOptions,
+    progress: Progress | None = None,
+    detector_factory: Callable[[Path, ModelSpec | None, DetectOptions], Detector] | None = None,
+    command: str = "detect",
+) -> JobReport:
+    """Detect ships in ``inputs`` and write ``out_dir``'s store and exports.
+
+    Raises:
+        WeightsError: unverifiable weights (nothing is run).
+        StoreError: an unusable store in ``out_dir``.
+    """
+    progress = progress or Progress()
+    spec, weights_path, weights_sha = resolve_weights(options.weights, options.trust_weights)
+    settings = options.result_settings()
+    settings_hash = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
+    report = JobReport(store=out_dir / "shipwatch.db")
+    detector: Detector | None = None
+    kept_ids: list[int] = []
+    with Store(out_dir / "shipwatch.db") as store:
+        run_id = store.start_run(command, spec.name if spec else weights_path.name, weights_sha, settings_hash, settings)
+        for path in inputs:
+            try:
+                scene = open_scene(path, options.bands, options.acquired, options.allow_ungeoreferenced, options.max_pixels)
+                key = SceneKey(scene_content_hash(scene), weights_sha, settings_hash)
+                existing = store.scene_id(key)
+                if existing is not None:
+                    row = store.scene(existing)
+                    outcome = SceneOutcome(
+                        path, ships=sum(1 for _ in store.ships(existing)), reused=True, all_nodata=row.status == "all_nodata"
+                    )
+                    kept_ids.append(existing)
+                    progress.scene_finished(outcome)
+                    report.outcomes.append(outcome)
+                    continue
+                if detector is None:
+                    factory = detector_factory or (lambda p, s, o: YoloDetector(p, s, o.conf, o.iou, o.max_det, o.device))
+                    detector = factory(weights_path, spec, options)
+                gsd = ground_sample_distance(scene.crs, scene.transform, scene.width, scene.height) or options.gsd
+                notes = []
+                if spec and gsd and not spec.gsd_m[0] / 1.5 <= gsd <= spec.gsd_m[1] * 1.5:
+                    notes.append(
+                        f"ground sample distance {gsd:.2f} m is outside {spec.name}'s {spec.gsd_m[0]:g}-{spec.gsd_m[1]:g} m; expect few ships"
+                    )
+                overlap = options.overlap if options.overlap is not None else overlap_for_gsd(gsd, detector.input_size)
+                engine_settings = DetectSettings(
+                    overlap=overlap,
+                    batch_size=options.batch_size,
+                    classes=spec.ship_class_ids if spec else (),
+                    keep_cut=options.keep_cut,
+                )
+                n_windows = sum(1 for _ in tile_windows(scene.width, scene.height, detector.input_size, overlap))
+                progress.scene_started(path, n_windows)
+                result = detect_scene(scene, detector, engine_settings, progress.windows_done)
+                ships = _ships(scene, result, detector.class_names, gsd)
+                row = SceneRow(
+                    key=key,
+                    path=str(path),
+                    name=scene.name,
+                    acquired_at=scene.acquired_at,
+                    crs=scene.crs.to_string() if scene.crs else None,
+                    transform=tuple(scene.transform)[:6] if scene.transform else None,
+                    width=scene.width,
+                    height=scene.height,
+                    gsd_m=gsd,
+                    footprint_lonlat=_footprint(scene),
+                    status="all_nodata" if scene.all_nodata else "done",
+                    windows_total=result.windows_total,
+                    windows_inferred=result.windows_inferred,
+                )
+                kept_ids.append(store.add_scene(row, ships, run_id))
+                if scene.all_nodata:
+                    notes.append("all pixels are nodata: 0 ships")
+                outcome = SceneOutcome(path, ships=len(ships), all_nodata=scene.all_nodata, notes=tuple(notes))
+            except ShipwatchError as exc:
+                store.add_failure(run_id, str(path), str(exc))
+                outcome = SceneOutcome(path, error=str(exc))
+            progress.scene_finished(outcome)
+            report.outcomes.append(outcome)
+        ships_out = [s for sid in kept_ids for s in store.ships(sid)]
+    report.detections_geojson = out_dir / "detections.geojson"
+    report.detections_csv = out_dir / "detections.csv"
+    write_geojson(report.detections_geojson, ships_out)
+    write_csv(report.detections_csv, ships_out)
+    return report

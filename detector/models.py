@@ -1,0 +1,169 @@
+"""The model registry: which weights exist, what they detect, and their sha256.
+
+The registry is ``models/registry.json`` in the repository (or the folder
+named by ``SHIPWATCH_MODELS_DIR``). Weights are pinned by sha256: a file whose
+digest differs from its entry, or a file with no entry, is refused unless the
+caller trusts it explicitly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from detector.errors import WeightsError
+
+__all__ = ["ModelSpec", "models_dir", "registry", "resolve_weights", "sha256_file"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registry entry.
+
+    Attributes:
+        name: registry name, e.g. ``yolo26n-obb-dota``.
+        file: weights file name inside the models folder.
+        sha256: pinned digest of the weights file.
+        classes: class names by model index.
+        ship_classes: the class names reported as ships.
+        input_size: model input size in px (square).
+        gsd_m: intended ground sample distance range in metres.
+        bands: the bands the model expects, in input order.
+    """
+
+    name: str
+    file: str
+    sha256: str
+    classes: tuple[str, ...]
+    ship_classes: tuple[str, ...]
+    input_size: int
+    gsd_m: tuple[float, float]
+    bands: tuple[str, ...] = ("red", "green", "blue")
+    licence: str = ""
+    card: str = ""
+
+    def __post_init__(self) -> None:
+        if len(self.sha256) != 64:
+            raise ValueError(f"{self.name}: sha256 must be 64 hex digits")
+        unknown = set(self.ship_classes) - set(self.classes)
+        if unknown:
+            raise ValueError(f"{self.name}: ship_classes {sorted(unknown)} are not among its classes")
+        if self.input_size <= 0 or not 0 < self.gsd_m[0] <= self.gsd_m[1]:
+            raise ValueError(f"{self.name}: bad input_size or gsd_m")
+
+    @property
+    def ship_class_ids(self) -> tuple[int, ...]:
+        return tuple(self.classes.index(c) for c in self.ship_classes)
+
+
+def models_dir() -> Path:
+    """The folder holding the registry and weights."""
+    env = os.environ.get("SHIPWATCH_MODELS_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "models"
+
+
+@lru_cache(maxsize=4)
+def _load_registry(folder: Path) -> tuple[str, tuple[ModelSpec, ...]]:
+    path = folder / "registry.json"
+    try:
+        raw = json.loads(path.read_text())
+        specs = tuple(
+            ModelSpec(
+                name=m["name"],
+                file=m["file"],
+                sha256=m["sha256"].lower(),
+                classes=tuple(m["classes"]),
+                ship_classes=tuple(m["ship_classes"]),
+                input_size=int(m["input_size"]),
+                gsd_m=(float(m["gsd_m"][0]), float(m["gsd_m"][1])),
+                bands=tuple(m.get("bands", ("red", "green", "blue"))),
+                licence=m.get("licence", ""),
+                card=m.get("card", ""),
+            )
+            for m in raw["models"]
+        )
+        return raw["default"], specs
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise WeightsError(
+            f"{path}: model registry unreadable ({exc}); restore it from the repository or set SHIPWATCH_MODELS_DIR"
+        ) from exc
+
+
+def registry() -> dict[str, ModelSpec]:
+    """All registered models by name."""
+    _, specs = _load_registry(models_dir())
+    return {s.name: s for s in specs}
+
+
+def default_model() -> ModelSpec:
+    default, _ = _load_registry(models_dir())
+    return registry()[default]
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@lru_cache(maxsize=32)
+def _sha_cached(path: Path, size: int, mtime_ns: int) -> str:
+    return sha256_file(path)
+
+
+def _digest(path: Path) -> str:
+    st = path.stat()
+    return _sha_cached(path.resolve(), st.st_size, st.st_mtime_ns)
+
+
+def resolve_weights(weights: str | Path | None = None, trust: bool = False) -> tuple[ModelSpec | None, Path, str]:
+    """Find and verify weights by registry name or path.
+
+    Returns ``(spec, path, sha256)``. ``spec`` is None for a trusted file that
+    is not in the registry; the loader then takes classes from the file.
+
+    Raises:
+        WeightsError: unknown name, missing file, or a digest that matches no
+            registry entry (unless ``trust``).
+    """
+    specs = registry()
+    if weights is None:
+        spec = default_model()
+        path = models_dir() / spec.file
+    elif str(weights) in specs:
+        spec = specs[str(weights)]
+        path = models_dir() / spec.file
+    else:
+        path = Path(weights)
+        spec = None
+        if not path.is_file():
+            raise WeightsError(
+                f"{path}: no such weights file or registry name; use one of {', '.join(sorted(specs))} or a .pt path"
+            )
+    if not path.is_file():
+        raise WeightsError(
+            f"{path}: weights of {spec.name if spec else path.name} are missing; restore models/ from the repository"
+        )
+    digest = _digest(path)
+    if spec is None:
+        spec = next((s for s in specs.values() if s.sha256 == digest), None)
+        if spec is None and not trust:
+            raise WeightsError(
+                f"{path}: sha256 {digest[:12]}… matches no registry entry; add it to models/registry.json or pass --trust-weights"
+            )
+        return spec, path, digest
+    if digest != spec.sha256 and not trust:
+        raise WeightsError(
+            f"{path}: sha256 {digest[:12]}… differs from the registry's {spec.sha256[:12]}… for {spec.name}; "
+            "restore the file from the repository or pass --trust-weights"
+        )
+    return spec, path, digest

@@ -1,0 +1,402 @@
+"""Opening scenes and reading their windows as 8-bit RGB.
+
+A scene is a GeoTIFF (or any GDAL raster, VRT included) or a folder holding one
+file per band. :func:`open_scene` checks it and returns a :class:`Scene`, a
+picklable description; :class:`SceneReader` holds the open datasets and reads
+windows, so each worker can hold its own handles.
+
+uint8 data is used as is. Other types are stretched to 8 bits per band with
+the 2nd and 98th percentiles of valid pixels, measured on a decimated read of
+the whole scene (never by dropping the low byte).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+import rasterio
+from affine import Affine
+from numpy.typing import NDArray
+from rasterio.crs import CRS
+from rasterio.enums import MaskFlags, Resampling
+from rasterio.errors import RasterioError
+from rasterio.windows import Window
+
+from detector.acquisition import acquisition_time
+from detector.errors import GeoreferenceError, SceneReadError, UsageError
+
+__all__ = ["DEFAULT_MAX_PIXELS", "RASTER_SUFFIXES", "BandRef", "Scene", "SceneReader", "open_scene"]
+
+RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".jp2", ".img")
+#: Scenes claiming more pixels than this are refused (``--max-pixels``).
+DEFAULT_MAX_PIXELS = 4_000_000_000
+STRETCH_PERCENTILES = (2.0, 98.0)
+_SAMPLE_SIDE = 1024
+# Sentinel-2 band names stacked as red, green, blue.
+_S2_RGB = ("B04", "B03", "B02")
+_BAND_NAME = re.compile(r"(?<![A-Za-z0-9])(B(?:0[1-9]|1[0-2]|8A))(?![0-9])", re.IGNORECASE)
+
+_GDAL_ENV = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_CACHEMAX": 256}
+
+
+@dataclass(frozen=True)
+class BandRef:
+    """One band of one file: ``path`` and its 1-based ``index``."""
+
+    path: Path
+    index: int
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A checked, picklable description of a scene.
+
+    Attributes:
+        path: the input as given (file, VRT or band folder).
+        bands: the bands read, in red, green, blue order (one band: grey).
+        width, height: size in pixels.
+        crs, transform: georeferencing, or None for an ungeoreferenced scene.
+        nodata: the nodata value of the bands, if any.
+        dtype: the source data type.
+        stretch: per band ``(low, high)`` mapped to 0 and 255, None for uint8.
+        acquired_at: acquisition time (UTC) or None when unknown.
+        valid_sample: a decimated map of valid pixels over the whole scene,
+            used to skip windows without data before reading them.
+        internal_mask: the file has an internal mask or alpha band.
+    """
+
+    path: Path
+    bands: tuple[BandRef, ...]
+    width: int
+    height: int
+    crs: CRS | None
+    transform: Affine | None
+    nodata: float | None
+    dtype: str
+    stretch: tuple[tuple[float, float], ...] | None
+    acquired_at: datetime | None
+    valid_sample: NDArray[np.bool_]
+    internal_mask: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def georeferenced(self) -> bool:
+        return self.crs is not None and self.transform is not None
+
+    @property
+    def all_nodata(self) -> bool:
+        return not bool(self.valid_sample.any())
+
+    def window_may_hold_data(self, window: Window) -> bool:
+        """False only when the decimated valid map shows no data in ``window``."""
+        sh, sw = self.valid_sample.shape
+        fy, fx = sh / self.height, sw / self.width
+        r0 = max(math.floor(window.row_off * fy) - 1, 0)
+        c0 = max(math.floor(window.col_off * fx) - 1, 0)
+        r1 = math.ceil((window.row_off + window.height) * fy) + 1
+        c1 = math.ceil((window.col_off + window.width) * fx) + 1
+        return bool(self.valid_sample[r0:r1, c0:c1].any())
+
+
+def _fail(path: Path, problem: str, fix: str) -> SceneReadError:
+    return SceneReadError(f"{path}: {problem}; {fix}")
+
+
+def _band_files(folder: Path) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for child in sorted(folder.iterdir()):
+        if child.suffix.lower() not in RASTER_SUFFIXES or not child.is_file():
+            continue
+        match = _BAND_NAME.search(child.stem)
+        if match:
+            found.setdefault(match.group(1).upper(), child)
+    return found
+
+
+def is_band_folder(path: Path) -> bool:
+    """True when ``path`` is a folder holding Sentinel-2 style band files."""
+    return path.is_dir() and bool(_band_files(path))
+
+
+def _select_bands(path: Path, count: int, bands: tuple[int, ...] | None) -> tuple[int, ...]:
+    if bands is None:
+        return (1, 2, 3) if count >= 3 else (1,)
+    if len(bands) not in (1, 3):
+        raise UsageError(f"{path}: --bands takes 1 or 3 band indices, got {len(bands)}; e.g. --bands 4,3,2")
+    bad = [b for b in bands if not 1 <= b <= count]
+    if bad:
+        raise UsageError(f"{path}: --bands {bad} out of range, the scene has bands 1..{count}; pick from those")
+    return bands
+
+
+def _resolve_bands(path: Path, bands: tuple[int, ...] | None) -> tuple[BandRef, ...]:
+    if path.is_dir():
+        files = _band_files(path)
+        if not files:
+            raise _fail(path, "folder holds no band files (names with B02, B03, B04 ...)", "pass a raster file or a band folder")
+        if bands is None:
+            missing = [b for b in _S2_RGB if b not in files]
+            if missing:
+                if len(files) == 1:
+                    return (BandRef(next(iter(files.values())), 1),)
+                raise _fail(
+                    path, f"band folder lacks {', '.join(missing)} for true colour", "add those files or pick bands with --bands"
+                )
+            return tuple(BandRef(files[b], 1) for b in _S2_RGB)
+        ordered = sorted(files)
+        refs = []
+        for b in bands:
+            if not 1 <= b <= len(ordered):
+                raise UsageError(f"{path}: --bands {b} out of range; the folder has {len(ordered)} bands ({', '.join(ordered)})")
+            refs.append(BandRef(files[ordered[b - 1]], 1))
+        if len(refs) not in (1, 3):
+            raise UsageError(f"{path}: --bands takes 1 or 3 band indices, got {len(refs)}")
+        return tuple(refs)
+    if not path.exists():
+        raise _fail(path, "no such file", "check the path")
+    if path.is_file() and path.stat().st_size == 0:
+        raise _fail(path, "file is empty (0 bytes)", "re-download or re-export the scene")
+    with _open(path) as ds:
+        return tuple(BandRef(path, b) for b in _select_bands(path, ds.count, bands))
+
+
+def _open(path: Path) -> rasterio.DatasetReader:
+    try:
+        return rasterio.open(path)
+    except RasterioError as exc:
+        text = str(exc)
+        if "not recognized" in text or "not a supported" in text.lower():
+            raise _fail(path, "not a raster GDAL can read", "pass a GeoTIFF, VRT or band folder") from exc
+        raise _fail(
+            path, f"cannot be opened ({text.splitlines()[0][:200]})", "check that the file is complete and not corrupt"
+        ) from exc
+
+
+def _check_grid(refs: tuple[BandRef, ...], datasets: dict[Path, rasterio.DatasetReader]) -> None:
+    first = datasets[refs[0].path]
+    for ref in refs[1:]:
+        ds = datasets[ref.path]
+        if (
+            (ds.width, ds.height) != (first.width, first.height)
+            or ds.crs != first.crs
+            or not ds.transform.almost_equals(first.transform)
+        ):
+            raise _fail(
+                ref.path,
+                f"grid ({ds.width}x{ds.height}, {ds.crs}, {tuple(ds.transform)[:6]}) differs from {refs[0].path.name} "
+                f"({first.width}x{first.height}, {first.crs}, {tuple(first.transform)[:6]})",
+                "resample the bands to one grid first (gdalwarp -tr / gdalbuildvrt -resolution)",
+            )
+
+
+def _georeference(path: Path, ds: rasterio.DatasetReader) -> tuple[CRS | None, Affine | None]:
+    if ds.transform == Affine.identity() or ds.crs is None:
+        if ds.gcps[0] or ds.rpcs:
+            raise GeoreferenceError(
+                f"{path}: georeferenced only by GCPs or RPCs; warp it to a map grid first (gdalwarp -t_srs EPSG:32653 in out)"
+            )
+        return None, None
+    if ds.transform.determinant == 0:
+        raise GeoreferenceError(f"{path}: degenerate geotransform {tuple(ds.transform)[:6]}; fix it (gdal_edit.py -a_ullr)")
+    return ds.crs, ds.transform
+
+
+def _valid(data: NDArray[np.generic], nodata: float | None) -> NDArray[np.bool_]:
+    """Valid pixels of (bands, h, w) data: not nodata in every band, not NaN."""
+    invalid = np.ones(data.shape[1:], bool)
+    for band in data:
+        bad = np.zeros(band.shape, bool)
+        if nodata is not None:
+            bad |= np.isnan(band) if isinstance(nodata, float) and math.isnan(nodata) else band == nodata
+        if band.dtype.kind == "f":
+            bad |= ~np.isfinite(band)
+        invalid &= bad
+    return ~invalid
+
+
+def open_scene(
+    path: str | Path,
+    bands: tuple[int, ...] | None = None,
+    acquired: datetime | None = None,
+    allow_ungeoreferenced: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> Scene:
+    """Open and check a scene.
+
+    Args:
+        path: a raster file, VRT, or folder of band files.
+        bands: 1-based band indices (1 or 3, in red, green, blue order); for a
+            band folder they index the band files sorted by band name.
+        acquired: acquisition time overriding all other sources.
+        allow_ungeoreferenced: accept a scene without CRS or transform.
+        max_pixels: refuse scenes whose header claims more pixels.
+
+    Raises:
+        SceneReadError: missing, empty, unreadable, corrupt or oversized input,
+            or band files on different grids.
+        GeoreferenceError: no usable georeferencing (unless allowed).
+        UsageError: bad ``bands``.
+    """
+    path = Path(path)
+    refs = _resolve_bands(path, bands)
+    datasets: dict[Path, rasterio.DatasetReader] = {}
+    try:
+        with rasterio.Env(**_GDAL_ENV):
+            for ref in refs:
+                if ref.path not in datasets:
+                    datasets[ref.path] = _open(ref.path)
+            _check_grid(refs, datasets)
+            ds = datasets[refs[0].path]
+            if ds.width * ds.height > max_pixels:
+                raise _fail(
+                    path,
+                    f"header claims {ds.width}x{ds.height} px ({ds.width * ds.height / 1e9:.1f} Gpx), over the {max_pixels / 1e9:g} Gpx limit",
+                    "crop the scene (gdal_translate -srcwin) or raise --max-pixels",
+                )
+            crs, transform = _georeference(path, ds)
+            if crs is None and not allow_ungeoreferenced:
+                raise GeoreferenceError(
+                    f"{path}: has no CRS or geotransform; georeference it (gdal_edit.py -a_srs EPSG:32653 -a_ullr ...) "
+                    "or pass --allow-ungeoreferenced (with --gsd for sizes in metres)"
+                )
+            nodata = ds.nodatavals[refs[0].index - 1]
+            dtype = ds.dtypes[refs[0].index - 1]
+            scale = min(1.0, _SAMPLE_SIDE / max(ds.width, ds.height))
+            shape = (max(1, round(ds.height * scale)), max(1, round(ds.width * scale)))
+            sample = np.stack([datasets[r.path].read(r.index, out_shape=shape, resampling=Resampling.nearest) for r in refs])
+            valid = _valid(sample, nodata)
+            mask_sample = _dataset_mask(ds, refs[0].index, shape)
+            if mask_sample is not None:
+                valid &= mask_sample
+            stretch = None
+            if dtype != "uint8":
+                stretch = tuple(_percentiles(band[valid]) for band in sample)
+            tags = ds.tags()
+            width, height = ds.width, ds.height
+    except RasterioError as exc:
+        raise _fail(
+            path,
+            f"read failed ({str(exc).splitlines()[0][:200]})",
+            "the file is truncated or corrupt: re-download or re-export it",
+        ) from exc
+    finally:
+        for opened in datasets.values():
+            opened.close()
+    names = [r.path.name for r in refs] if path.is_dir() else []
+    return Scene(
+        path=path,
+        bands=refs,
+        width=width,
+        height=height,
+        crs=crs,
+        transform=transform,
+        nodata=nodata,
+        dtype=dtype,
+        stretch=stretch,
+        acquired_at=acquisition_time(path, tags, acquired, names),
+        valid_sample=valid,
+        internal_mask=mask_sample is not None,
+    )
+
+
+def _dataset_mask(ds: rasterio.DatasetReader, index: int, shape: tuple[int, int]) -> NDArray[np.bool_] | None:
+    """The internal mask or alpha band as a boolean, when the file has one."""
+    flags = ds.mask_flag_enums[index - 1]
+    if MaskFlags.per_dataset in flags and MaskFlags.nodata not in flags and MaskFlags.all_valid not in flags:
+        return ds.read_masks(index, out_shape=shape, resampling=Resampling.nearest) > 0
+    return None
+
+
+def _percentiles(values: NDArray[np.generic]) -> tuple[float, float]:
+    if values.size == 0:
+        return (0.0, 1.0)
+    low, high = np.percentile(values.astype(np.float64), STRETCH_PERCENTILES)
+    if high <= low:
+        high = low + 1.0
+    return float(low), float(high)
+
+
+class SceneReader:
+    """Open handles on a scene's files, reading padded 8-bit RGB windows.
+
+    Use as a context manager; one reader per thread or process.
+    """
+
+    def __init__(self, scene: Scene) -> None:
+        self.scene = scene
+        self._env = rasterio.Env(**_GDAL_ENV)
+        self._datasets: dict[Path, rasterio.DatasetReader] = {}
+
+    def __enter__(self) -> SceneReader:
+        self._env.__enter__()
+        try:
+            for ref in self.scene.bands:
+                if ref.path not in self._datasets:
+                    self._datasets[ref.path] = _open(ref.path)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for ds in self._datasets.values():
+            ds.close()
+        self._datasets.clear()
+        self._env.__exit__(None, None, None)
+
+    def read(self, window: Window) -> tuple[NDArray[np.uint8], NDArray[np.bool_]]:
+        """Read ``window`` as (h, w, 3) uint8 RGB and an (h, w) valid mask.
+
+        Parts of the window outside the scene are zero and invalid; so are
+        nodata pixels.
+
+        Raises:
+            SceneReadError: when the file cannot be read (truncated, corrupt).
+        """
+        scene = self.scene
+        h, w = int(window.height), int(window.width)
+        c0, r0 = int(window.col_off), int(window.row_off)
+        c1, r1 = min(c0 + w, scene.width), min(r0 + h, scene.height)
+        inner = Window(c0, r0, c1 - c0, r1 - r0)
+        try:
+            data = np.stack([self._datasets[r.path].read(r.index, window=inner) for r in scene.bands])
+            valid = _valid(data, scene.nodata)
+            if scene.internal_mask:
+                first = scene.bands[0]
+                valid &= self._datasets[first.path].read_masks(first.index, window=inner) > 0
+        except RasterioError as exc:
+            raise _fail(
+                scene.path,
+                f"read failed at window {inner} ({str(exc).splitlines()[0][:160]})",
+                "the file is truncated or corrupt: re-download or re-export it",
+            ) from exc
+        rgb = np.zeros((h, w, 3), np.uint8)
+        ok = np.zeros((h, w), bool)
+        ok[: r1 - r0, : c1 - c0] = valid
+        # One band is grey: broadcast it to the three channels.
+        rgb[: r1 - r0, : c1 - c0] = _to_uint8(data, scene.stretch).transpose(1, 2, 0)
+        rgb[~ok] = 0
+        return rgb, ok
+
+
+def _to_uint8(data: NDArray[np.generic], stretch: tuple[tuple[float, float], ...] | None) -> NDArray[np.uint8]:
+    if stretch is None:
+        return data.astype(np.uint8, copy=False)
+    out = np.empty(data.shape, np.uint8)
+    for i, (low, high) in enumerate(stretch):
+        band = (data[i].astype(np.float32) - low) * (255.0 / (high - low))
+        np.clip(np.nan_to_num(band, nan=0.0), 0, 255, out=band)
+        out[i] = band.astype(np.uint8)
+    return out

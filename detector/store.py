@@ -1,0 +1,252 @@
+"""The embedded SQLite store: runs, scenes, detections and failures.
+
+Work is keyed by ``(scene content hash, weights sha256, settings hash)``: a
+scene already done under the same key is not run again. A scene's row and all
+its detections are written in one transaction, so a job killed at any moment
+leaves either the whole scene or nothing of it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+
+from detector.errors import StoreError
+from detector.records import Ship
+
+__all__ = ["SCHEMA_VERSION", "SceneKey", "SceneRow", "Store"]
+
+SCHEMA_VERSION = 1
+APPLICATION = "shipwatch"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    command TEXT NOT NULL,
+    model TEXT NOT NULL,
+    weights_sha256 TEXT NOT NULL,
+    settings_hash TEXT NOT NULL,
+    settings_json TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS scenes (
+    id INTEGER PRIMARY KEY,
+    content_hash TEXT NOT NULL,
+    weights_sha256 TEXT NOT NULL,
+    settings_hash TEXT NOT NULL,
+    path TEXT NOT NULL,
+    name TEXT NOT NULL,
+    acquired_at TEXT,
+    crs TEXT,
+    transform_json TEXT,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    gsd_m REAL,
+    footprint_json TEXT,
+    status TEXT NOT NULL CHECK (status IN ('done', 'all_nodata')),
+    n_detections INTEGER NOT NULL,
+    windows_total INTEGER NOT NULL,
+    windows_inferred INTEGER NOT NULL,
+    run_id INTEGER REFERENCES runs(id),
+    finished_at TEXT NOT NULL,
+    UNIQUE (content_hash, weights_sha256, settings_hash)
+);
+CREATE TABLE IF NOT EXISTS detections (
+    id INTEGER PRIMARY KEY,
+    scene_id INTEGER NOT NULL REFERENCES scenes(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    class TEXT NOT NULL,
+    score REAL NOT NULL,
+    px_cx REAL NOT NULL, px_cy REAL NOT NULL, px_length REAL NOT NULL, px_width REAL NOT NULL, px_angle_deg REAL NOT NULL,
+    window_col INTEGER NOT NULL, window_row INTEGER NOT NULL,
+    lon REAL, lat REAL, length_m REAL, beam_m REAL, heading_deg REAL,
+    polygon_json TEXT,
+    UNIQUE (scene_id, idx)
+);
+CREATE TABLE IF NOT EXISTS failures (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER REFERENCES runs(id),
+    path TEXT NOT NULL,
+    error TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+"""
+
+_DET_COLUMNS = (
+    "class", "score", "px_cx", "px_cy", "px_length", "px_width", "px_angle_deg", "window_col", "window_row",
+    "lon", "lat", "length_m", "beam_m", "heading_deg", "polygon_json",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SceneKey:
+    """What makes a scene's detections reusable."""
+
+    content_hash: str
+    weights_sha256: str
+    settings_hash: str
+
+
+@dataclass(frozen=True)
+class SceneRow:
+    """A finished scene as stored."""
+
+    key: SceneKey
+    path: str
+    name: str
+    acquired_at: datetime | None
+    crs: str | None
+    transform: tuple[float, ...] | None
+    width: int
+    height: int
+    gsd_m: float | None
+    footprint_lonlat: tuple[tuple[float, float], ...] | None
+    status: str
+    windows_total: int
+    windows_inferred: int
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class Store:
+    """A Shipwatch SQLite store; use as a context manager.
+
+    Raises:
+        StoreError: the file is not a Shipwatch store, is from a newer schema,
+            or cannot be opened.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, timeout=30.0)
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            self._check_or_create()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: not a usable SQLite database ({exc}); pass another --out or remove the file") from exc
+
+    def _check_or_create(self) -> None:
+        tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if tables and "meta" not in tables:
+            raise StoreError(f"{self.path}: a SQLite database but not a Shipwatch store; pass another path")
+        if "meta" in tables:
+            meta = dict(self._conn.execute("SELECT key, value FROM meta").fetchall())
+            if meta.get("application") != APPLICATION:
+                raise StoreError(f"{self.path}: a SQLite database but not a Shipwatch store; pass another path")
+            version = int(meta.get("schema_version", "0"))
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path}: store schema {version} is newer than this Shipwatch ({SCHEMA_VERSION}); upgrade shipwatch"
+                )
+        with self._conn:
+            self._conn.executescript(_SCHEMA)
+            self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('application', ?)", (APPLICATION,))
+            self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def start_run(self, command: str, model: str, weights_sha256: str, settings_hash: str, settings: dict[str, object]) -> int:
+        with self._conn:
+            cur = self._conn.execute(
+                "INSERT INTO runs (started_at, command, model, weights_sha256, settings_hash, settings_json) VALUES (?, ?, ?, ?, ?, ?)",
+                (_now(), command, model, weights_sha256, settings_hash, json.dumps(settings, sort_keys=True)),
+            )
+        return int(cur.lastrowid or 0)
+
+    def scene_id(self, key: SceneKey) -> int | None:
+        row = self._conn.execute(
+            "SELECT id FROM scenes WHERE content_hash = ? AND weights_sha256 = ? AND settings_hash = ?",
+            (key.content_hash, key.weights_sha256, key.settings_hash),
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def add_scene(self, row: SceneRow, ships: Sequence[Ship], run_id: int | None) -> int:
+        """Store a finished scene and its ships in one transaction; return its id."""
+        with self._conn:
+            cur = self._conn.execute(
+                "INSERT INTO scenes (content_hash, weights_sha256, settings_hash, path, name, acquired_at, crs, transform_json,"
+                " width, height, gsd_m, footprint_json, status, n_detections, windows_total, windows_inferred, run_id,"
+                " finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    row.key.content_hash, row.key.weights_sha256, row.key.settings_hash, row.path, row.name,
+                    _iso(row.acquired_at), row.crs, json.dumps(row.transform) if row.transform else None,
+                    row.width, row.height, row.gsd_m,
+                    json.dumps(row.footprint_lonlat) if row.footprint_lonlat else None,
+                    row.status, len(ships), row.windows_total, row.windows_inferred, run_id, _now(),
+                ),
+            )  # fmt: skip
+            scene_id = int(cur.lastrowid or 0)
+            self._conn.executemany(
+                f"INSERT INTO detections (scene_id, idx, {', '.join(_DET_COLUMNS)}) VALUES ({', '.join('?' * (len(_DET_COLUMNS) + 2))})",
+                [
+                    (
+                        scene_id, i, s.class_name, s.score, s.px_cx, s.px_cy, s.px_length, s.px_width, s.px_angle_deg,
+                        s.window_col, s.window_row, s.lon, s.lat, s.length_m, s.beam_m, s.heading_deg,
+                        json.dumps(s.polygon_lonlat) if s.polygon_lonlat else None,
+                    )
+                    for i, s in enumerate(ships)
+                ],
+            )  # fmt: skip
+        return scene_id
+
+    def add_failure(self, run_id: int | None, path: str, error: str) -> None:
+        with self._conn:
+            self._conn.execute(
+                "INSERT INTO failures (run_id, path, error, at) VALUES (?, ?, ?, ?)", (run_id, path, error, _now())
+            )
+
+    def scene(self, scene_id: int) -> SceneRow:
+        r = self._conn.execute(
+            "SELECT content_hash, weights_sha256, settings_hash, path, name, acquired_at, crs, transform_json, width, height,"
+            " gsd_m, footprint_json, status, windows_total, windows_inferred FROM scenes WHERE id = ?",
+            (scene_id,),
+        ).fetchone()
+        if r is None:
+            raise StoreError(f"{self.path}: no scene with id {scene_id}")
+        return SceneRow(
+            key=SceneKey(r[0], r[1], r[2]),
+            path=r[3],
+            name=r[4],
+            acquired_at=datetime.fromisoformat(r[5].replace("Z", "+00:00")) if r[5] else None,
+            crs=r[6],
+            transform=tuple(json.loads(r[7])) if r[7] else None,
+            width=r[8],
+            height=r[9],
+            gsd_m=r[10],
+            footprint_lonlat=tuple(tuple(p) for p in json.loads(r[11])) if r[11] else None,
+            status=r[12],
+            windows_total=r[13],
+            windows_inferred=r[14],
+        )
+
+    def ships(self, scene_id: int) -> Iterator[Ship]:
+        """The ships of a scene, in stored order."""
+        scene = self.scene(scene_id)
+        cur = self._conn.execute(f"SELECT {', '.join(_DET_COLUMNS)} FROM detections WHERE scene_id = ? ORDER BY idx", (scene_id,))
+        for r in cur:
+            yield Ship(
+                scene=scene.name, acquired_at=scene.acquired_at, class_name=r[0], score=r[1],
+                px_cx=r[2], px_cy=r[3], px_length=r[4], px_width=r[5], px_angle_deg=r[6],
+                window_col=r[7], window_row=r[8], lon=r[9], lat=r[10], length_m=r[11], beam_m=r[12], heading_deg=r[13],
+                polygon_lonlat=tuple(tuple(p) for p in json.loads(r[14])) if r[14] else None,
+            )  # fmt: skip
