@@ -35,7 +35,8 @@ def parse_time(text: str) -> datetime:
     text = text.strip()
     tiff = re.fullmatch(r"(\d{4}):(\d{2}):(\d{2})[ T](\d{2}):(\d{2}):(\d{2})", text)
     if tiff:
-        value = datetime(*(int(g) for g in tiff.groups()))
+        y, mo, d, h, mi, sec = (int(g) for g in tiff.groups())
+        value = datetime(y, mo, d, h, mi, sec)
     else:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if value.tzinfo is None:

@@ -128,7 +128,7 @@ def _on_valid(dets: Detections, valid: NDArray[np.bool_]) -> tuple[NDArray[np.bo
     if inside.any():
         bad = np.zeros(corners.shape[:2], bool)
         bad[inside] = ~valid[row[inside], col[inside]]
-        corner_bad = bad.any(axis=1)
+        corner_bad = np.asarray(bad.any(axis=1))
     return centre_ok, corner_bad
 
 

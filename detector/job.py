@@ -23,6 +23,7 @@ from detector.errors import ShipwatchError
 from detector.export import write_csv, write_geojson
 from detector.georef import Georeferencer, ground_sample_distance
 from detector.models import ModelSpec, resolve_weights
+from detector.quicklook import draw_quicklook
 from detector.raster import DEFAULT_MAX_PIXELS, Scene, open_scene
 from detector.records import Ship
 from detector.store import SceneKey, SceneRow, Store
@@ -52,11 +53,12 @@ class DetectOptions:
     gsd: float | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
     keep_cut: bool = False
+    quicklook: bool = False
 
     def result_settings(self) -> dict[str, object]:
         """The options that change results (hashed into the store key)."""
         d = asdict(self)
-        for key in ("weights", "trust_weights", "batch_size", "device", "max_pixels"):
+        for key in ("weights", "trust_weights", "batch_size", "device", "max_pixels", "quicklook"):
             d.pop(key)
         d["acquired"] = self.acquired.isoformat() if self.acquired else None
         return d
@@ -80,6 +82,7 @@ class JobReport:
     detections_geojson: Path | None = None
     detections_csv: Path | None = None
     store: Path | None = None
+    quicklooks: list[Path] = field(default_factory=list)
 
     @property
     def failures(self) -> list[SceneOutcome]:
@@ -176,7 +179,7 @@ def run_detect(
     settings_hash = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
     report = JobReport(store=out_dir / "shipwatch.db")
     detector: Detector | None = None
-    kept_ids: list[int] = []
+    kept: list[tuple[Scene, int]] = []
     with Store(out_dir / "shipwatch.db") as store:
         run_id = store.start_run(command, spec.name if spec else weights_path.name, weights_sha, settings_hash, settings)
         for path in inputs:
@@ -189,7 +192,7 @@ def run_detect(
                     outcome = SceneOutcome(
                         path, ships=sum(1 for _ in store.ships(existing)), reused=True, all_nodata=row.status == "all_nodata"
                     )
-                    kept_ids.append(existing)
+                    kept.append((scene, existing))
                     progress.scene_finished(outcome)
                     report.outcomes.append(outcome)
                     continue
@@ -228,7 +231,7 @@ def run_detect(
                     windows_total=result.windows_total,
                     windows_inferred=result.windows_inferred,
                 )
-                kept_ids.append(store.add_scene(row, ships, run_id))
+                kept.append((scene, store.add_scene(row, ships, run_id)))
                 if scene.all_nodata:
                     notes.append("all pixels are nodata: 0 ships")
                 outcome = SceneOutcome(path, ships=len(ships), all_nodata=scene.all_nodata, notes=tuple(notes))
@@ -237,7 +240,11 @@ def run_detect(
                 outcome = SceneOutcome(path, error=str(exc))
             progress.scene_finished(outcome)
             report.outcomes.append(outcome)
-        ships_out = [s for sid in kept_ids for s in store.ships(sid)]
+        per_scene = [(scene, list(store.ships(sid))) for scene, sid in kept]
+    if options.quicklook:
+        for scene, ships in per_scene:
+            report.quicklooks.append(draw_quicklook(scene, ships, out_dir / "quicklook" / f"{scene.name}.png"))
+    ships_out = [s for _, ships in per_scene for s in ships]
     report.detections_geojson = out_dir / "detections.geojson"
     report.detections_csv = out_dir / "detections.csv"
     write_geojson(report.detections_geojson, ships_out)

@@ -42,7 +42,7 @@ _SAMPLE_SIDE = 1024
 _S2_RGB = ("B04", "B03", "B02")
 _BAND_NAME = re.compile(r"(?<![A-Za-z0-9])(B(?:0[1-9]|1[0-2]|8A))(?![0-9])", re.IGNORECASE)
 
-_GDAL_ENV = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_CACHEMAX": 256}
+_GDAL_ENV = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_CACHEMAX": 256, "GTIFF_SRS_SOURCE": "EPSG"}
 
 
 @dataclass(frozen=True)
@@ -283,11 +283,7 @@ def open_scene(
             tags = ds.tags()
             width, height = ds.width, ds.height
     except RasterioError as exc:
-        raise _fail(
-            path,
-            f"read failed ({str(exc).splitlines()[0][:200]})",
-            "the file is truncated or corrupt: re-download or re-export it",
-        ) from exc
+        raise _fail(path, "read failed, the file is truncated or corrupt", "re-download or re-export it") from exc
     finally:
         for opened in datasets.values():
             opened.close()
@@ -378,9 +374,7 @@ class SceneReader:
                 valid &= self._datasets[first.path].read_masks(first.index, window=inner) > 0
         except RasterioError as exc:
             raise _fail(
-                scene.path,
-                f"read failed at window {inner} ({str(exc).splitlines()[0][:160]})",
-                "the file is truncated or corrupt: re-download or re-export it",
+                scene.path, f"read failed at window {inner}, the file is truncated or corrupt", "re-download or re-export it"
             ) from exc
         rgb = np.zeros((h, w, 3), np.uint8)
         ok = np.zeros((h, w), bool)
@@ -390,6 +384,20 @@ class SceneReader:
         rgb[~ok] = 0
         return rgb, ok
 
+    def read_decimated(self, shape: tuple[int, int]) -> NDArray[np.uint8]:
+        """The whole scene as (rows, cols, 3) uint8 RGB at ``shape``, nodata black."""
+        scene = self.scene
+        try:
+            data = np.stack(
+                [self._datasets[r.path].read(r.index, out_shape=shape, resampling=Resampling.average) for r in scene.bands]
+            )
+        except RasterioError as exc:
+            raise _fail(scene.path, "read failed, the file is truncated or corrupt", "re-download or re-export it") from exc
+        rgb = np.empty((*shape, 3), np.uint8)
+        rgb[:] = _to_uint8(data, scene.stretch).transpose(1, 2, 0)
+        rgb[~_valid(data, scene.nodata)] = 0
+        return rgb
+
 
 def _to_uint8(data: NDArray[np.generic], stretch: tuple[tuple[float, float], ...] | None) -> NDArray[np.uint8]:
     if stretch is None:
@@ -398,5 +406,5 @@ def _to_uint8(data: NDArray[np.generic], stretch: tuple[tuple[float, float], ...
     for i, (low, high) in enumerate(stretch):
         band = (data[i].astype(np.float32) - low) * (255.0 / (high - low))
         np.clip(np.nan_to_num(band, nan=0.0), 0, 255, out=band)
-        out[i] = band.astype(np.uint8)
+        out[i] = np.rint(band).astype(np.uint8)
     return out

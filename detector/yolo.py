@@ -88,7 +88,8 @@ class YoloDetector:
             raise WeightsError(f"{weights}: not loadable Ultralytics weights ({exc}); restore the file") from exc
         if wrapper.task != "obb":
             raise WeightsError(f"{weights}: a '{wrapper.task}' model, not oriented boxes (obb); pick an -obb model")
-        model = wrapper.model.fuse(verbose=False) if hasattr(wrapper.model, "fuse") else wrapper.model
+        loaded: Any = wrapper.model
+        model = loaded.fuse(verbose=False) if hasattr(loaded, "fuse") else loaded
         names = model.names
         self._names = tuple(names[i] for i in range(len(names)))
         if spec is not None and tuple(spec.classes) != self._names:

@@ -75,6 +75,7 @@ def _time(text: str | None) -> datetime | None:
 @click.option("--gsd", type=click.FloatRange(min=0, min_open=True), help="Metres per pixel for ungeoreferenced scenes.")
 @click.option("--max-pixels", default=DEFAULT_MAX_PIXELS, show_default=True, type=click.IntRange(1), help="Refuse larger scenes.")
 @click.option("--keep-cut", is_flag=True, help="Keep ships cut by the scene edge or nodata (their size is then partial).")
+@click.option("--quicklook", is_flag=True, help="Also draw OUT/quicklook/<scene>.png with the boxes.")
 def detect(
     inputs: tuple[str, ...],
     out_dir: Path,
@@ -92,6 +93,7 @@ def detect(
     gsd: float | None,
     max_pixels: int,
     keep_cut: bool,
+    quicklook: bool,
 ) -> None:
     """Find ships in INPUT scenes (files, band folders, folders, globs, @list.txt).
 
@@ -113,6 +115,7 @@ def detect(
         gsd=gsd,
         max_pixels=max_pixels,
         keep_cut=keep_cut,
+        quicklook=quicklook,
     )
     paths = expand_inputs(inputs)
     bar = _Bar(len(paths))
@@ -123,6 +126,8 @@ def detect(
     ok = [o for o in report.outcomes if not o.error]
     total = sum(o.ships for o in ok)
     click.echo(f"{total} ships in {len(ok)} scenes -> {report.detections_geojson}, {report.detections_csv}, {report.store}")
+    for path in report.quicklooks:
+        click.echo(f"  quicklook: {path}")
     for o in ok:
         state = " (all nodata)" if o.all_nodata else (" (reused)" if o.reused else "")
         click.echo(f"  {o.path}: {o.ships} ships{state}")

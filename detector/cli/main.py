@@ -22,6 +22,9 @@ EXIT_BAD_INPUT = 2
 def cli(verbose: bool) -> None:
     """Find ships in satellite GeoTIFFs and count their visits."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s: %(message)s")
+    if not verbose:
+        # GDAL's notes on odd but readable files are noise to most users.
+        logging.getLogger("rasterio").setLevel(logging.ERROR)
     os.environ.setdefault("YOLO_OFFLINE", "1")
 
 
@@ -35,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code."""
     _register()
     try:
-        cli.main(args=argv, prog_name="shipwatch", standalone_mode=False)
+        # Without standalone mode click returns a command's Exit code instead of raising it.
+        code = cli.main(args=argv, prog_name="shipwatch", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code or 0)
     except click.Abort:
@@ -49,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except SystemExit as exc:
         return int(exc.code or 0) if isinstance(exc.code, int) else 1
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def run() -> None:

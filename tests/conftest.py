@@ -1,0 +1,98 @@
+"""Shared fixtures: tiny real GeoTIFFs, the shared data folder, offline Ultralytics."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from rasterio.transform import from_origin
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+DATA = HERE / "data"
+SHARED = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _offline_ultralytics(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Keep Ultralytics offline and its settings out of the user's home."""
+    os.environ["YOLO_OFFLINE"] = "1"
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(tmp_path_factory.mktemp("ultralytics-config")))
+
+
+def shared(*parts: str) -> Path:
+    """A path under ../shared/data, skipping the test when it is absent."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"needs {path} (../shared/data beside the checkout); absent on a fresh clone")
+    return path
+
+
+def load_script(relpath: str) -> ModuleType:
+    """Import a script of the repository (datasets/, scripts/) by path."""
+    path = REPO / relpath
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+MakeTiff = Callable[..., Path]
+
+
+@pytest.fixture
+def make_geotiff(tmp_path: Path) -> MakeTiff:
+    """Factory writing a small real GeoTIFF.
+
+    ``make_geotiff(name, data=None, width=64, height=48, count=3, dtype="uint8",
+    crs="EPSG:32653", transform=None, nodata=None, tags=None, **profile)``;
+    ``data`` is (bands, rows, cols) and defaults to a seeded random image.
+    """
+
+    def make(
+        name: str = "scene.tif",
+        data: np.ndarray | None = None,
+        width: int = 64,
+        height: int = 48,
+        count: int = 3,
+        dtype: str = "uint8",
+        crs: str | None = "EPSG:32653",
+        transform: Affine | None = None,
+        nodata: float | None = None,
+        tags: dict[str, str] | None = None,
+        **profile: object,
+    ) -> Path:
+        if data is None:
+            rng = np.random.default_rng(len(name))
+            high = 255 if dtype == "uint8" else 4000
+            data = rng.integers(0, high, (count, height, width)).astype(dtype)
+        count, height, width = data.shape
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with rasterio.open(
+            path,
+            "w",
+            driver=str(profile.pop("driver", "GTiff")),
+            width=width,
+            height=height,
+            count=count,
+            dtype=data.dtype,
+            crs=crs,
+            transform=transform if transform is not None else from_origin(500000.0, 4750000.0, 0.5, 0.5),
+            nodata=nodata,
+            **profile,
+        ) as ds:
+            ds.write(data)
+            if tags:
+                ds.update_tags(**tags)
+        return path
+
+    return make

@@ -1,0 +1,71 @@
+import numpy as np
+from rasterio.transform import from_origin
+from scipy.optimize import linear_sum_assignment
+
+from detector.engine import DetectSettings, detect_scene
+from detector.raster import open_scene
+from tests.fakes import BlobDetector, draw_ships
+
+SHIPS = [
+    (100.0, 100.0, 60.0, 14.0, 20.0),
+    (250.0, 120.0, 70.0, 16.0, 0.0),  # across the first vertical seam
+    (300.0, 250.0, 50.0, 12.0, 90.0),  # across a horizontal seam
+    (230.0, 235.0, 44.0, 12.0, 45.0),  # at a seam crossing
+    (520.0, 400.0, 80.0, 18.0, 135.0),
+    (610.0, 90.0, 40.0, 10.0, 170.0),
+    (700.0, 560.0, 66.0, 15.0, 60.0),
+]
+
+
+def match(found, truth):
+    t = np.array(truth)
+    d = np.hypot(found.obb[:, None, 0] - t[None, :, 0], found.obb[:, None, 1] - t[None, :, 1])
+    r, c = linear_sum_assignment(d)
+    return r, c, d[r, c]
+
+
+def test_ships_across_seams_are_found_once_and_whole(make_geotiff) -> None:
+    path = make_geotiff("sea.tif", data=draw_ships((640, 800), SHIPS))
+    detector = BlobDetector(256)
+    result = detect_scene(open_scene(path), detector, DetectSettings(overlap=96, batch_size=3))
+    assert len(result.detections) == len(SHIPS)
+    r, c, dist = match(result.detections, SHIPS)
+    assert dist.max() < 1.5
+    np.testing.assert_allclose(result.detections.obb[r, 2], np.array(SHIPS)[c, 2], atol=3.0)
+    np.testing.assert_allclose(result.detections.obb[r, 3], np.array(SHIPS)[c, 3], atol=3.0)
+    # every box traces back to a window that holds it whole
+    for (col, row), obb in zip(result.detections.window, result.detections.obb, strict=True):
+        assert col <= obb[0] < col + 256 and row <= obb[1] < row + 256
+    assert detector.windows == result.windows_inferred == result.windows_total
+
+
+def test_batch_size_does_not_change_results(make_geotiff) -> None:
+    path = make_geotiff("sea.tif", data=draw_ships((640, 800), SHIPS))
+    scene = open_scene(path)
+    a = detect_scene(scene, BlobDetector(256), DetectSettings(overlap=96, batch_size=1)).detections
+    b = detect_scene(scene, BlobDetector(256), DetectSettings(overlap=96, batch_size=8)).detections
+    np.testing.assert_array_equal(a.obb, b.obb)
+
+
+def test_nodata_makes_no_ships_and_empty_windows_are_not_inferred(make_geotiff) -> None:
+    data = draw_ships((640, 800), SHIPS)
+    data[:, :, 400:] = 0  # right half is nodata; the fake detector sees it as a "hole"
+    data[:, 300:340, 100:140] = 0  # a nodata hole inside valid data
+    path = make_geotiff("half.tif", data=data, nodata=0)
+    detector = BlobDetector(256)
+    result = detect_scene(open_scene(path), detector, DetectSettings(overlap=96, batch_size=2))
+    assert (result.detections.class_id == 0).all()  # no box from nodata
+    assert (result.detections.obb[:, 0] < 400).all()
+    left = [s for s in SHIPS if s[0] + s[2] / 2 < 395]
+    assert len(result.detections) == len(left)
+    # windows entirely inside the nodata half are never read nor inferred
+    assert result.windows_inferred < result.windows_total
+    assert detector.windows == result.windows_inferred
+
+
+def test_ship_cut_by_scene_edge_is_dropped_unless_kept(make_geotiff) -> None:
+    ships = [(10.0, 100.0, 60.0, 12.0, 0.0), (200.0, 100.0, 60.0, 12.0, 0.0)]
+    path = make_geotiff("edge.tif", data=draw_ships((256, 300), ships), transform=from_origin(0, 0, 1, 1))
+    scene = open_scene(path)
+    assert len(detect_scene(scene, BlobDetector(256), DetectSettings(overlap=64)).detections) == 1
+    assert len(detect_scene(scene, BlobDetector(256), DetectSettings(overlap=64, keep_cut=True)).detections) == 2

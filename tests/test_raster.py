@@ -1,0 +1,163 @@
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from rasterio.windows import Window
+
+from detector.errors import GeoreferenceError, SceneReadError, UsageError
+from detector.raster import SceneReader, open_scene
+
+
+def read(scene, window=None):
+    with SceneReader(scene) as reader:
+        return reader.read(window or Window(0, 0, scene.width, scene.height))
+
+
+def test_multiband_uint8_reads_as_is(make_geotiff) -> None:
+    path = make_geotiff("a.tif", width=40, height=30)
+    scene = open_scene(path)
+    rgb, valid = read(scene)
+    with rasterio.open(path) as ds:
+        np.testing.assert_array_equal(rgb, ds.read().transpose(1, 2, 0))
+    assert valid.all() and scene.stretch is None
+
+
+def test_edge_windows_are_padded_and_marked_invalid(make_geotiff) -> None:
+    scene = open_scene(make_geotiff("a.tif", width=40, height=30))
+    rgb, valid = read(scene, Window(20, 10, 32, 32))
+    assert rgb.shape == (32, 32, 3)
+    assert valid[:20, :20].all() and not valid[20:, :].any() and not valid[:, 20:].any()
+    assert (rgb[~valid] == 0).all()
+
+
+def test_bands_pick_and_grey(make_geotiff) -> None:
+    data = np.stack([np.full((8, 8), v, np.uint8) for v in (10, 20, 30, 40)])
+    path = make_geotiff("four.tif", data=data)
+    rgb, _ = read(open_scene(path, bands=(4, 3, 2)))
+    assert tuple(rgb[0, 0]) == (40, 30, 20)
+    grey, _ = read(open_scene(path, bands=(2,)))
+    assert tuple(grey[0, 0]) == (20, 20, 20)
+    with pytest.raises(UsageError, match="out of range"):
+        open_scene(path, bands=(5, 1, 1))
+    one = make_geotiff("one.tif", data=data[:1])
+    assert tuple(read(open_scene(one))[0][3, 3]) == (10, 10, 10)
+
+
+def test_uint16_is_stretched_not_truncated(make_geotiff) -> None:
+    # Values 1000..3000: dropping the low byte would give noise; a stretch gives a ramp.
+    ramp = np.tile(np.linspace(1000, 3000, 100).astype(np.uint16), (3, 10, 1))
+    scene = open_scene(make_geotiff("ramp.tif", data=ramp))
+    rgb, _ = read(scene)
+    row = rgb[0, :, 0].astype(int)
+    assert (np.diff(row) >= 0).all()
+    assert row[0] == 0 and row[-1] == 255
+    assert scene.stretch is not None and scene.stretch[0][0] == pytest.approx(1040, abs=5)
+
+
+def test_float_with_nan_nodata(make_geotiff) -> None:
+    data = np.tile(np.linspace(0.0, 1.0, 50, dtype=np.float32), (3, 20, 1))
+    data[:, :, :10] = np.nan
+    scene = open_scene(make_geotiff("f.tif", data=data, nodata=float("nan")))
+    rgb, valid = read(scene)
+    assert not valid[:, :10].any() and valid[:, 10:].all()
+    assert rgb[:, 10:, 0].max() == 255
+
+
+def test_nodata_windows_are_known_before_reading(make_geotiff) -> None:
+    data = np.zeros((3, 600, 600), np.uint16)
+    data[:, 500:, 500:] = 1500
+    scene = open_scene(make_geotiff("nd.tif", data=data, nodata=0))
+    assert not scene.window_may_hold_data(Window(0, 0, 256, 256))
+    assert scene.window_may_hold_data(Window(344, 344, 256, 256))
+    assert not scene.all_nodata
+
+
+def test_all_nodata_scene(make_geotiff) -> None:
+    scene = open_scene(make_geotiff("empty.tif", data=np.zeros((3, 50, 50), np.uint16), nodata=0))
+    assert scene.all_nodata
+
+
+def test_vrt_and_band_folder(make_geotiff, tmp_path: Path) -> None:
+    values = {"B02": 30, "B03": 20, "B04": 10, "B08": 99}
+    for band, v in values.items():
+        make_geotiff(f"s2/T53_20240501T013000_{band}.tif", data=np.full((1, 16, 16), v * 100, np.uint16))
+    scene = open_scene(tmp_path / "s2")
+    assert [r.path.name.split("_")[-1] for r in scene.bands] == ["B04.tif", "B03.tif", "B02.tif"]
+    assert scene.acquired_at == datetime(2024, 5, 1, 1, 30, tzinfo=UTC)
+    # --bands on a folder indexes bands sorted by name: B02, B03, B04, B08
+    nir = open_scene(tmp_path / "s2", bands=(4, 3, 2))
+    assert nir.bands[0].path.name.endswith("B08.tif")
+    # A VRT over the multiband file reads the same pixels.
+    src = make_geotiff("m.tif", width=20, height=10)
+    vrt = tmp_path / "m.vrt"
+    with rasterio.open(src) as ds:
+        bands = "".join(
+            f'<VRTRasterBand dataType="Byte" band="{b}"><SimpleSource><SourceFilename relativeToVRT="1">m.tif</SourceFilename>'
+            f"<SourceBand>{b}</SourceBand></SimpleSource></VRTRasterBand>"
+            for b in (1, 2, 3)
+        )
+        vrt.write_text(
+            f'<VRTDataset rasterXSize="20" rasterYSize="10"><SRS>{ds.crs.to_wkt()}</SRS>'
+            f"<GeoTransform>{', '.join(str(v) for v in ds.transform.to_gdal())}</GeoTransform>{bands}</VRTDataset>"
+        )
+    np.testing.assert_array_equal(read(open_scene(vrt))[0], read(open_scene(src))[0])
+
+
+def test_band_folder_with_different_grids(make_geotiff, tmp_path: Path) -> None:
+    make_geotiff("s2/x_B02.tif", data=np.ones((1, 16, 16), np.uint16))
+    make_geotiff("s2/x_B03.tif", data=np.ones((1, 16, 16), np.uint16))
+    make_geotiff("s2/x_B04.tif", data=np.ones((1, 20, 16), np.uint16))
+    with pytest.raises(SceneReadError, match=r"differs from .*gdalwarp"):
+        open_scene(tmp_path / "s2")
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        (None, "no such file"),
+        (b"", r"empty \(0 bytes\)"),
+        (b"just some text\n" * 50, "not a raster"),
+    ],
+)
+def test_unreadable_files(tmp_path: Path, content: bytes | None, match: str) -> None:
+    path = tmp_path / "x.tif"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(SceneReadError, match=match) as info:
+        open_scene(path)
+    assert str(path) in str(info.value)
+
+
+def test_truncated_tiff(make_geotiff, tmp_path: Path) -> None:
+    good = make_geotiff("g.tif", width=300, height=300)
+    cut = tmp_path / "cut.tif"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 3])
+    with pytest.raises(SceneReadError, match="truncated or corrupt"):
+        open_scene(cut)
+
+
+def test_oversized_header(tmp_path: Path) -> None:
+    path = tmp_path / "huge.tif"
+    with rasterio.open(
+        path, "w", driver="GTiff", width=100000, height=100000, count=1, dtype="uint8",
+        crs="EPSG:32653", transform=Affine(1, 0, 0, 0, -1, 0), tiled=True, sparse_ok=True,
+    ):  # fmt: skip
+        pass
+    with pytest.raises(SceneReadError, match=r"10\.0 Gpx.*--max-pixels"):
+        open_scene(path)
+
+
+def test_ungeoreferenced(make_geotiff) -> None:
+    path = make_geotiff("plain.tif", crs=None, transform=Affine.identity())
+    with pytest.raises(GeoreferenceError, match="--allow-ungeoreferenced"):
+        open_scene(path)
+    assert not open_scene(path, allow_ungeoreferenced=True).georeferenced
+
+
+def test_rotated_geotransform_is_kept(make_geotiff) -> None:
+    rotated = Affine.translation(500000, 4750000) @ Affine.rotation(30) @ Affine.scale(0.5, -0.5)
+    scene = open_scene(make_geotiff("rot.tif", transform=rotated))
+    assert scene.transform is not None and scene.transform.almost_equals(rotated)

@@ -1,0 +1,109 @@
+"""The real YOLO weights on real imagery: the DOTA marina crop and Sentinel-2 scenes."""
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import shapely
+from scipy.optimize import linear_sum_assignment
+
+from detector.cli.main import main
+from detector.merge import cut_by_window
+from detector.models import resolve_weights
+from detector.records import Detections, obb_corners
+from detector.yolo import YoloDetector
+from tests.conftest import DATA, load_script, shared
+
+pytestmark = pytest.mark.real_model
+IMAGE = DATA / "P0861__1024__0___1648.jpg"
+LABELS = DATA / "P0861__1024__0___1648.txt"
+
+
+def ship_polygons(scale: float) -> list[shapely.Polygon]:
+    rows = np.loadtxt(LABELS)
+    return [shapely.Polygon(r[1:].reshape(4, 2) * 1024 * scale) for r in rows if int(r[0]) == 1]
+
+
+def recall_precision(csv_path: Path, scale: float) -> tuple[float, float, np.ndarray]:
+    """A labelled ship is found when a detection's centre lies in its polygon; one-to-one."""
+    rows = list(csv.DictReader(csv_path.open()))
+    centres = shapely.points([(float(r["px_cx"]), float(r["px_cy"])) for r in rows])
+    polygons = ship_polygons(scale)
+    hits = np.array([shapely.contains(p, centres) for p in polygons], float)
+    r, c = linear_sum_assignment(-hits)
+    tp = hits[r, c].sum()
+    return tp / len(polygons), tp / len(rows), hits
+
+
+@pytest.mark.parametrize("upscale", [1, 2])
+def test_marina_recall_precision_and_no_seam_duplicates(tmp_path: Path, upscale: int) -> None:
+    # The dota8 crop P0861 (105 ships) as a GeoTIFF, EPSG:32653, 0.3 m; upscaled 2x, seams cut ships.
+    write = load_script("datasets/dota_geotiff.py").write_geotiff
+    tif = write(IMAGE, tmp_path / "marina.tif", pixel_m=0.3 / upscale, upscale=upscale)
+    out = tmp_path / "out"
+    assert main(["detect", str(tif), "--out", str(out)]) == 0
+    recall, precision, hits = recall_precision(out / "detections.csv", upscale)
+    print(f"upscale {upscale}: recall {recall:.3f} precision {precision:.3f}")
+    assert recall >= 0.85 and precision >= 0.85
+    assert (hits.sum(axis=1) <= 1).all(), "a labelled ship was reported twice"
+    rows = list(csv.DictReader((out / "detections.csv").open()))
+    obb = np.array([[float(r[k]) for k in ("px_cx", "px_cy", "px_length", "px_width", "px_angle_deg")] for r in rows])
+    polys = shapely.polygons(obb_corners(obb))
+    a, b = shapely.STRtree(polys).query(polys, predicate="intersects")
+    a, b = a[a < b], b[a < b]
+    ios = shapely.area(shapely.intersection(polys[a], polys[b])) / np.minimum(shapely.area(polys[a]), shapely.area(polys[b]))
+    assert (ios < 0.5).all(), "two reported boxes cover the same ship"
+    lengths = np.array([float(r["length_m"]) for r in rows])
+    assert np.median(lengths) == pytest.approx(14, abs=6)  # marina boats, 8-20 m
+
+
+def test_dense_windows_are_not_capped_at_300() -> None:
+    # Four copies of the marina, halved, in one 1024 px window: ~500 boats.
+    rgb = cv2.imread(str(IMAGE))[..., ::-1]
+    half = cv2.resize(rgb, (512, 512), interpolation=cv2.INTER_AREA)
+    mosaic = np.vstack([np.hstack([half, half]), np.hstack([half, half])])
+    spec, path, _ = resolve_weights()
+    found: Detections = YoloDetector(path, spec)(mosaic[None])[0]
+    assert (found.class_id == 1).sum() > 350
+
+
+def test_sentinel2_band_folder_runs_and_writes_valid_outputs(tmp_path: Path) -> None:
+    folder = shared("sen2ships-dev", "busan")
+    out = tmp_path / "out"
+    assert main(["detect", str(folder), "--out", str(out)]) == 0
+    collection = json.loads((out / "detections.geojson").read_text())
+    assert collection["type"] == "FeatureCollection"
+    import sqlite3
+
+    with sqlite3.connect(out / "shipwatch.db") as conn:
+        name, acquired, gsd, status = conn.execute("SELECT name, acquired_at, gsd_m, status FROM scenes").fetchone()
+    assert (name, acquired, status) == ("busan", "2022-05-14T00:00:00Z", "done")
+    assert gsd == pytest.approx(8.2, abs=0.3)  # 10 m Web Mercator pixels at 35°N are ~8.2 m on the ground
+
+
+def test_dota8_images_as_geotiffs(tmp_path: Path) -> None:
+    """Every dota8 image runs through detect; ship-less crops give few ships."""
+    images = sorted(shared("dota8", "images").rglob("*.jpg"))
+    write = load_script("datasets/dota_geotiff.py").write_geotiff
+    tifs = [write(img, tmp_path / f"{img.stem}.tif") for img in images]
+    out = tmp_path / "out"
+    assert main(["detect", *map(str, tifs), "--out", str(out)]) == 0
+    counts: dict[str, int] = {t.name: 0 for t in tifs}
+    for r in csv.DictReader((out / "detections.csv").open()):
+        counts[r["scene"]] += 1
+    assert counts["P0861__1024__0___1648.tif"] >= 90
+    labelled = {
+        p.stem: sum(1 for line in p.read_text().splitlines() if line.startswith("1 "))
+        for p in shared("dota8", "labels").rglob("*.txt")
+    }
+    for stem, n in labelled.items():
+        if n == 0:
+            assert counts[f"{stem}.tif"] <= 3, stem
+
+
+def test_cut_by_window_flags_only_inner_edges() -> None:
+    d = Detections(np.array([[5.0, 50, 20, 5, 0], [1020.0, 50, 20, 5, 0]]), np.ones(2), np.ones(2, int), np.zeros((2, 2), int))
+    assert cut_by_window(d, 1024, 1024, 1024).tolist() == [False, False]

@@ -1,0 +1,58 @@
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from detector.errors import StoreError
+from detector.records import Ship
+from detector.store import SCHEMA_VERSION, SceneKey, SceneRow, Store
+
+
+def row(key: SceneKey) -> SceneRow:
+    return SceneRow(
+        key=key, path="/x/a.tif", name="a.tif", acquired_at=datetime(2024, 5, 1, 1, 30, tzinfo=UTC), crs="EPSG:32653",
+        transform=(0.5, 0.0, 500000.0, 0.0, -0.5, 4750000.0), width=100, height=80, gsd_m=0.5,
+        footprint_lonlat=((135.0, 42.9), (135.1, 42.9), (135.1, 42.8)), status="done", windows_total=4, windows_inferred=3,
+    )  # fmt: skip
+
+
+def ship(i: int) -> Ship:
+    return Ship(
+        scene="a.tif", acquired_at=datetime(2024, 5, 1, 1, 30, tzinfo=UTC), class_name="ship", score=0.5 + i / 100,
+        px_cx=10.0 + i, px_cy=20.0, px_length=30.0, px_width=8.0, px_angle_deg=12.5, window_col=0, window_row=0,
+        lon=135.0, lat=42.9, length_m=15.0, beam_m=4.0, heading_deg=102.5, polygon_lonlat=((135.0, 42.9), (135.1, 42.9)),
+    )  # fmt: skip
+
+
+def test_scene_round_trip_and_key(tmp_path: Path) -> None:
+    key = SceneKey("c" * 64, "w" * 64, "s" * 64)
+    with Store(tmp_path / "s.db") as store:
+        assert store.scene_id(key) is None
+        run = store.start_run("detect a.tif", "m", "w" * 64, "s" * 64, {"conf": 0.25})
+        sid = store.add_scene(row(key), [ship(0), ship(1)], run)
+        assert store.scene_id(key) == sid
+        assert store.scene_id(SceneKey("c" * 64, "w" * 64, "t" * 64)) is None
+        assert list(store.ships(sid)) == [ship(0), ship(1)]
+        assert store.scene(sid) == row(key)
+        with pytest.raises(sqlite3.IntegrityError):
+            store.add_scene(row(key), [], run)
+        assert list(store.ships(sid)) == [ship(0), ship(1)]  # the failed insert left nothing
+
+
+def test_not_a_store_and_newer_schema(tmp_path: Path) -> None:
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE things (x)")
+    with pytest.raises(StoreError, match="not a Shipwatch store"):
+        Store(other)
+    newer = tmp_path / "newer.db"
+    Store(newer).close()
+    with sqlite3.connect(newer) as conn:
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
+    with pytest.raises(StoreError, match="newer than this Shipwatch"):
+        Store(newer)
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not sqlite at all" * 100)
+    with pytest.raises(StoreError, match="not a usable SQLite database"):
+        Store(junk)
