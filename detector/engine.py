@@ -1,15 +1,13 @@
 """The local engine: windows of one scene through a detector, in batches.
 
-A reader thread reads windows in block order into a bounded queue (memory
-stays flat whatever the scene size) while the main thread runs the detector
-on full batches. Windows the scene's valid map shows empty are never read;
+Readers (worker processes, or a thread) read windows in block order, a
+bounded number ahead (memory stays flat whatever the scene size), while the
+main thread runs the detector on full batches. Windows the scene's valid map shows empty are never read;
 windows read as all nodata are never inferred.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -19,7 +17,8 @@ from rasterio.windows import Window
 
 from detector.errors import UsageError
 from detector.merge import DEFAULT_MERGE_IOS, EDGE_MARGIN_PX, cut_by_window, merge_seams, touches_invalid
-from detector.raster import Scene, SceneReader
+from detector.raster import Scene
+from detector.readers import ReaderPool, WindowData, read_windows
 from detector.records import Detections
 from detector.tiling import tile_windows
 from detector.yolo import Detector
@@ -65,51 +64,22 @@ class SceneResult:
     windows_skipped: int
 
 
-_Item = tuple[Window, NDArray[np.uint8], NDArray[np.bool_]]
-
-
-def _read_ahead(scene: Scene, windows: list[Window], out: queue.Queue[object], stop: threading.Event) -> None:
-    try:
-        with SceneReader(scene) as reader:
-            for window in windows:
-                if stop.is_set():
-                    return
-                rgb, valid = reader.read(window)
-                out.put((window, rgb, valid) if valid.any() else window)
-    except BaseException as exc:  # handed to the consumer, which re-raises it
-        out.put(exc)
-    finally:
-        out.put(None)
-
-
-def iter_window_batches(scene: Scene, windows: list[Window], batch_size: int, prefetch: int) -> Iterator[tuple[list[_Item], int]]:
-    """Yield ``(batch, skipped)``: read windows with data, and how many read windows were empty."""
-    q: queue.Queue[object] = queue.Queue(maxsize=max(prefetch, batch_size))
-    stop = threading.Event()
-    thread = threading.Thread(target=_read_ahead, args=(scene, windows, q, stop), daemon=True)
-    thread.start()
-    batch: list[_Item] = []
+def iter_window_batches(
+    scene: Scene, windows: list[Window], batch_size: int, prefetch: int, pool: ReaderPool | None = None
+) -> Iterator[tuple[list[WindowData], int]]:
+    """Yield ``(batch, skipped)``: read windows with data, and how many read windows were all nodata."""
+    batch: list[WindowData] = []
     skipped = 0
-    try:
-        while (item := q.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            if isinstance(item, Window):
-                skipped += 1
-                continue
-            batch.append(item)  # type: ignore[arg-type]
-            if len(batch) == batch_size:
-                yield batch, skipped
-                batch, skipped = [], 0
-        if batch or skipped:
+    for item in read_windows(scene.read_spec, windows, max(prefetch, batch_size), pool):
+        if not item[2].any():
+            skipped += 1
+            continue
+        batch.append(item)
+        if len(batch) == batch_size:
             yield batch, skipped
-    finally:
-        stop.set()
-        while thread.is_alive():
-            try:
-                q.get_nowait()
-            except queue.Empty:
-                thread.join(0.05)
+            batch, skipped = [], 0
+    if batch or skipped:
+        yield batch, skipped
 
 
 def _on_valid(dets: Detections, valid: NDArray[np.bool_]) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
@@ -137,6 +107,7 @@ def detect_scene(
     detector: Detector,
     settings: DetectSettings,
     on_windows: Callable[[int], None] | None = None,
+    pool: ReaderPool | None = None,
 ) -> SceneResult:
     """Detect ships in one scene.
 
@@ -145,6 +116,7 @@ def detect_scene(
         detector: the model, behind the :class:`~detector.yolo.Detector` protocol.
         settings: overlap, batch size, classes and edge policy.
         on_windows: called with the number of windows finished, for progress.
+        pool: reader processes; None reads in a thread.
 
     Returns:
         Merged detections in scene pixels, canonical order.
@@ -159,7 +131,7 @@ def detect_scene(
     parts: list[Detections] = []
     inferred = 0
     nodata_cut: list[NDArray[np.bool_]] = []
-    for batch, skipped in iter_window_batches(scene, to_read, settings.batch_size, settings.prefetch):
+    for batch, skipped in iter_window_batches(scene, to_read, settings.batch_size, settings.prefetch, pool):
         if batch:
             results = detector(np.stack([rgb for _, rgb, _ in batch]))
             inferred += len(batch)

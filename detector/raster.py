@@ -42,7 +42,9 @@ _SAMPLE_SIDE = 1024
 _S2_RGB = ("B04", "B03", "B02")
 _BAND_NAME = re.compile(r"(?<![A-Za-z0-9])(B(?:0[1-9]|1[0-2]|8A))(?![0-9])", re.IGNORECASE)
 
-_GDAL_ENV = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_CACHEMAX": 256, "GTIFF_SRS_SOURCE": "EPSG"}
+# Tuned for windowed reads: no directory listing on open, a block cache that
+# holds a few rows of windows, official EPSG definitions over odd GeoTIFF keys.
+_GDAL_ENV = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_CACHEMAX": 512, "GTIFF_SRS_SOURCE": "EPSG"}
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,19 @@ class BandRef:
 
     path: Path
     index: int
+
+
+@dataclass(frozen=True)
+class ReadSpec:
+    """What a reader needs to read a scene's windows: small, hashable, cheap to send to a worker."""
+
+    path: Path
+    bands: tuple[BandRef, ...]
+    width: int
+    height: int
+    nodata: float | None
+    stretch: tuple[tuple[float, float], ...] | None
+    internal_mask: bool
 
 
 @dataclass(frozen=True)
@@ -91,6 +106,10 @@ class Scene:
     @property
     def georeferenced(self) -> bool:
         return self.crs is not None and self.transform is not None
+
+    @property
+    def read_spec(self) -> ReadSpec:
+        return ReadSpec(self.path, self.bands, self.width, self.height, self.nodata, self.stretch, self.internal_mask)
 
     @property
     def all_nodata(self) -> bool:
@@ -327,8 +346,8 @@ class SceneReader:
     Use as a context manager; one reader per thread or process.
     """
 
-    def __init__(self, scene: Scene) -> None:
-        self.scene = scene
+    def __init__(self, scene: Scene | ReadSpec) -> None:
+        self.scene = scene.read_spec if isinstance(scene, Scene) else scene
         self._env = rasterio.Env(**_GDAL_ENV)
         self._datasets: dict[Path, rasterio.DatasetReader] = {}
 

@@ -25,6 +25,7 @@ def _offline_ultralytics(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Keep Ultralytics offline and its settings out of the user's home."""
     os.environ["YOLO_OFFLINE"] = "1"
     os.environ.setdefault("YOLO_CONFIG_DIR", str(tmp_path_factory.mktemp("ultralytics-config")))
+    os.environ.setdefault("SHIPWATCH_CACHE_DIR", str(tmp_path_factory.mktemp("shipwatch-cache")))
 
 
 def shared(*parts: str) -> Path:

@@ -69,3 +69,15 @@ def test_ship_cut_by_scene_edge_is_dropped_unless_kept(make_geotiff) -> None:
     scene = open_scene(path)
     assert len(detect_scene(scene, BlobDetector(256), DetectSettings(overlap=64)).detections) == 1
     assert len(detect_scene(scene, BlobDetector(256), DetectSettings(overlap=64, keep_cut=True)).detections) == 2
+
+
+def test_reader_processes_give_the_same_boxes_as_the_reader_thread(make_geotiff) -> None:
+    from detector.readers import ReaderPool
+
+    scene = open_scene(make_geotiff("sea.tif", data=draw_ships((640, 800), SHIPS)))
+    settings = DetectSettings(overlap=96, batch_size=2)
+    threaded = detect_scene(scene, BlobDetector(256), settings).detections
+    with ReaderPool(2) as pool:
+        pooled = detect_scene(scene, BlobDetector(256), settings, pool=pool).detections
+    np.testing.assert_array_equal(threaded.obb, pooled.obb)
+    np.testing.assert_array_equal(threaded.window, pooled.window)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -13,20 +14,34 @@ from detector.errors import UsageError
 from detector.inputs import expand_inputs
 from detector.job import DetectOptions, Progress, SceneOutcome, run_detect
 from detector.raster import DEFAULT_MAX_PIXELS
-from detector.yolo import DEFAULT_MAX_DET, Device
+from detector.runtimes import Backend
+from detector.yolo import DEFAULT_MAX_DET, Device, Head
 
 
 class _Bar(Progress):
+    """Scenes done with windows/s, km²/s and the ETA; a second bar for the windows of the current scene."""
+
     def __init__(self, n_scenes: int) -> None:
         self.scenes = tqdm(total=n_scenes, unit="scene", desc="scenes", position=0, dynamic_ncols=True)
         self.windows: tqdm | None = None
+        self.started = time.monotonic()
+        self.done_windows = 0
+        self.done_km2 = 0.0
+        self.scene_km2 = 0.0
 
-    def scene_started(self, path: Path, windows: int) -> None:
+    def scene_started(self, path: Path, windows: int, area_km2: float) -> None:
+        self.scene_km2 = area_km2 / max(windows, 1)
         self.windows = tqdm(total=windows, unit="win", desc=path.name[:40], position=1, leave=False, dynamic_ncols=True)
 
     def windows_done(self, n: int) -> None:
+        self.done_windows += n
+        self.done_km2 += n * self.scene_km2
         if self.windows is not None:
             self.windows.update(n)
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        self.scenes.set_postfix_str(
+            f"{self.done_windows / elapsed:.1f} win/s, {self.done_km2 / elapsed:.2f} km²/s", refresh=False
+        )
 
     def scene_finished(self, outcome: SceneOutcome) -> None:
         if self.windows is not None:
@@ -67,8 +82,11 @@ def _time(text: str | None) -> datetime | None:
 @click.option("--iou", default=0.7, show_default=True, type=click.FloatRange(0, 1), help="IoU of the model's own NMS.")
 @click.option("--max-det", default=DEFAULT_MAX_DET, show_default=True, type=click.IntRange(1), help="Boxes per window at most.")
 @click.option("--overlap", type=click.IntRange(0), help="Window overlap in px (default: longest ship at the scene's GSD).")
-@click.option("--batch-size", default=4, show_default=True, type=click.IntRange(1), help="Windows per model call.")
+@click.option("--batch-size", default=0, type=click.IntRange(0), help="Windows per model call [default: auto].")
+@click.option("--readers", type=click.IntRange(0), help="Reader processes, 0 for a thread [default: auto].")
 @click.option("--device", type=click.Choice([d.value for d in Device]), default="auto", show_default=True)
+@click.option("--backend", type=click.Choice([b.value for b in Backend]), default="auto", show_default=True, help="CPU runtime.")
+@click.option("--head", type=click.Choice([h.value for h in Head]), default="nms", show_default=True, help="YOLO26 head.")
 @click.option("--bands", help="1-based bands as red,green,blue (or one band), e.g. 4,3,2.")
 @click.option("--acquired", help="Acquisition time (ISO 8601, UTC) for every input.")
 @click.option("--allow-ungeoreferenced", is_flag=True, help="Accept scenes without CRS (geometry left empty).")
@@ -86,7 +104,10 @@ def detect(
     max_det: int,
     overlap: int | None,
     batch_size: int,
+    readers: int | None,
     device: str,
+    backend: str,
+    head: str,
     bands: str | None,
     acquired: str | None,
     allow_ungeoreferenced: bool,
@@ -108,7 +129,10 @@ def detect(
         max_det=max_det,
         overlap=overlap,
         batch_size=batch_size,
+        readers=readers,
         device=Device(device),
+        backend=Backend(backend),
+        head=Head(head),
         bands=_bands(bands),
         acquired=_time(acquired),
         allow_ungeoreferenced=allow_ungeoreferenced,
