@@ -231,6 +231,8 @@ def _georeference(path: Path, ds: rasterio.DatasetReader) -> tuple[CRS | None, A
 
 def _valid(data: NDArray[np.generic], nodata: float | None) -> NDArray[np.bool_]:
     """Valid pixels of (bands, h, w) data: not nodata in every band, not NaN."""
+    if nodata is None and data.dtype.kind != "f":
+        return np.ones(data.shape[1:], bool)
     invalid = np.ones(data.shape[1:], bool)
     for band in data:
         bad = np.zeros(band.shape, bool)
@@ -291,14 +293,22 @@ def open_scene(
             dtype = ds.dtypes[refs[0].index - 1]
             scale = min(1.0, _SAMPLE_SIDE / max(ds.width, ds.height))
             shape = (max(1, round(ds.height * scale)), max(1, round(ds.width * scale)))
-            sample = np.stack([datasets[r.path].read(r.index, out_shape=shape, resampling=Resampling.nearest) for r in refs])
-            valid = _valid(sample, nodata)
             mask_sample = _dataset_mask(ds, refs[0].index, shape)
-            if mask_sample is not None:
-                valid &= mask_sample
             stretch = None
-            if dtype != "uint8":
-                stretch = tuple(_percentiles(band[valid]) for band in sample)
+            if dtype == "uint8" and nodata is None and mask_sample is None:
+                # Nothing to learn from a sample: every pixel is valid and used as is.
+                # Reading the last pixel of each file still catches a truncated tail early.
+                valid = np.ones((1, 1), bool)
+                for r in refs:
+                    datasets[r.path].read(r.index, window=Window(ds.width - 1, ds.height - 1, 1, 1))
+            else:
+                # One decimated pass (GDAL uses overviews when the file has them).
+                sample = np.stack([datasets[r.path].read(r.index, out_shape=shape, resampling=Resampling.nearest) for r in refs])
+                valid = _valid(sample, nodata)
+                if mask_sample is not None:
+                    valid &= mask_sample
+                if dtype != "uint8":
+                    stretch = tuple(_percentiles(band[valid]) for band in sample)
             tags = ds.tags()
             width, height = ds.width, ds.height
     except RasterioError as exc:
@@ -400,7 +410,8 @@ class SceneReader:
         ok[: r1 - r0, : c1 - c0] = valid
         # One band is grey: broadcast it to the three channels.
         rgb[: r1 - r0, : c1 - c0] = _to_uint8(data, scene.stretch).transpose(1, 2, 0)
-        rgb[~ok] = 0
+        if not valid.all():
+            rgb[~ok] = 0
         return rgb, ok
 
     def read_decimated(self, shape: tuple[int, int]) -> NDArray[np.uint8]:

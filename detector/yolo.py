@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.spatial import cKDTree
 
 from detector.errors import UsageError, WeightsError
 from detector.models import ModelSpec
@@ -237,7 +238,6 @@ def rotated_fast_nms(xywhr: NDArray[Any], scores: NDArray[Any], cls: NDArray[Any
     n = len(scores)
     if n == 0:
         return np.zeros(0, np.int64)
-    from scipy.spatial import cKDTree
 
     order = np.argsort(-np.asarray(scores, np.float64), kind="stable")
     boxes = np.asarray(xywhr, np.float64)[order]
