@@ -12,8 +12,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import shapely
 from numpy.typing import NDArray
 from rasterio.windows import Window
+from shapely.geometry.base import BaseGeometry
 
 from detector.errors import UsageError
 from detector.merge import DEFAULT_MERGE_IOS, EDGE_MARGIN_PX, cut_by_window, merge_seams, touches_invalid
@@ -102,12 +104,17 @@ def _on_valid(dets: Detections, valid: NDArray[np.bool_]) -> tuple[NDArray[np.bo
     return centre_ok, corner_bad
 
 
+def _box(window: Window) -> shapely.Polygon:
+    return shapely.box(window.col_off, window.row_off, window.col_off + window.width, window.row_off + window.height)
+
+
 def detect_scene(
     scene: Scene,
     detector: Detector,
     settings: DetectSettings,
     on_windows: Callable[[int], None] | None = None,
     pool: ReaderPool | None = None,
+    aoi: BaseGeometry | None = None,
 ) -> SceneResult:
     """Detect ships in one scene.
 
@@ -117,6 +124,8 @@ def detect_scene(
         settings: overlap, batch size, classes and edge policy.
         on_windows: called with the number of windows finished, for progress.
         pool: reader processes; None reads in a thread.
+        aoi: area of interest in scene pixels: windows missing it are never
+            read, ships centred outside it are dropped.
 
     Returns:
         Merged detections in scene pixels, canonical order.
@@ -125,7 +134,7 @@ def detect_scene(
     if settings.overlap >= size:
         raise UsageError(f"--overlap {settings.overlap} px must be below the window size {size} px")
     windows = list(tile_windows(scene.width, scene.height, size, settings.overlap))
-    to_read = [w for w in windows if scene.window_may_hold_data(w)]
+    to_read = [w for w in windows if scene.window_may_hold_data(w) and (aoi is None or aoi.intersects(_box(w)))]
     if on_windows and len(windows) > len(to_read):
         on_windows(len(windows) - len(to_read))
     parts: list[Detections] = []
@@ -145,6 +154,9 @@ def detect_scene(
             on_windows(len(batch) + skipped)
     found = Detections.concat(parts)
     bad = np.concatenate(nodata_cut) if nodata_cut else np.zeros(0, bool)
+    if aoi is not None and len(found):
+        inside = shapely.contains_xy(aoi, found.obb[:, 0], found.obb[:, 1])
+        found, bad = found[inside], bad[inside]
     if not settings.keep_cut and len(found):
         keep = ~(bad | touches_invalid(found, scene.width, scene.height, EDGE_MARGIN_PX))
         found = found[keep]

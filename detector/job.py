@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from detector.aoi import aoi_digest, aoi_in_pixels, load_aoi
 from detector.engine import DetectSettings, SceneResult, detect_scene
 from detector.errors import ShipwatchError
 from detector.export import write_csv, write_geojson
@@ -60,6 +61,7 @@ class DetectOptions:
     gsd: float | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
     keep_cut: bool = False
+    aoi: Path | None = None
     quicklook: bool = False
 
     def result_settings(self) -> dict[str, object]:
@@ -68,6 +70,7 @@ class DetectOptions:
         for key in ("weights", "trust_weights", "batch_size", "readers", "backend", "device", "max_pixels", "quicklook"):
             d.pop(key)
         d["acquired"] = self.acquired.isoformat() if self.acquired else None
+        d["aoi"] = aoi_digest(load_aoi(self.aoi)) if self.aoi else None
         return d
 
 
@@ -221,6 +224,7 @@ def run_detect(
     pool: ReaderPool | None = None
     batch_size = options.batch_size
     kept: list[tuple[Scene, int]] = []
+    aoi = load_aoi(options.aoi) if options.aoi else None
     with contextlib.ExitStack() as stack:
         store = stack.enter_context(Store(out_dir / "shipwatch.db"))
         run_id = store.start_run(command, spec.name if spec else weights_path.name, weights_sha, settings_hash, settings)
@@ -258,7 +262,8 @@ def run_detect(
                 )
                 n_windows = sum(1 for _ in tile_windows(scene.width, scene.height, detector.input_size, overlap))
                 progress.scene_started(path, n_windows, scene.width * scene.height * (gsd or 0.0) ** 2 / 1e6)
-                result = detect_scene(scene, detector, engine_settings, progress.windows_done, pool)
+                aoi_px = aoi_in_pixels(aoi, scene.crs, scene.transform) if aoi is not None else None
+                result = detect_scene(scene, detector, engine_settings, progress.windows_done, pool, aoi_px)
                 ships = _ships(scene, result, detector.class_names, gsd)
                 row = SceneRow(
                     key=key,

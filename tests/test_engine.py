@@ -81,3 +81,15 @@ def test_reader_processes_give_the_same_boxes_as_the_reader_thread(make_geotiff)
         pooled = detect_scene(scene, BlobDetector(256), settings, pool=pool).detections
     np.testing.assert_array_equal(threaded.obb, pooled.obb)
     np.testing.assert_array_equal(threaded.window, pooled.window)
+
+
+def test_windows_outside_the_aoi_are_never_read(make_geotiff) -> None:
+    import shapely
+
+    scene = open_scene(make_geotiff("sea.tif", data=draw_ships((640, 800), SHIPS)))
+    aoi = shapely.box(0, 0, 380, 640)  # pixel space: the left part
+    detector = BlobDetector(256)
+    result = detect_scene(scene, detector, DetectSettings(overlap=96), aoi=aoi)
+    assert detector.windows == result.windows_inferred < result.windows_total
+    assert (result.detections.obb[:, 0] < 380).all()
+    assert len(result.detections) == sum(1 for s in SHIPS if s[0] < 380)

@@ -29,7 +29,9 @@ def torch_boxes(batch: np.ndarray) -> list[Detections]:
 
 
 @pytest.mark.parametrize("backend", [Backend.OPENVINO, Backend.ONNXRUNTIME])
-def test_cpu_runtimes_give_torch_boxes_within_tolerance(backend: Backend, batch: np.ndarray, torch_boxes: list[Detections]) -> None:
+def test_cpu_runtimes_give_torch_boxes_within_tolerance(
+    backend: Backend, batch: np.ndarray, torch_boxes: list[Detections]
+) -> None:
     spec, path, sha = resolve_weights()
     found = YoloDetector(path, spec, backend=backend, sha256=sha)(batch)
     for a, b in zip(found, torch_boxes, strict=True):

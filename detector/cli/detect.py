@@ -93,6 +93,7 @@ def _time(text: str | None) -> datetime | None:
 @click.option("--gsd", type=click.FloatRange(min=0, min_open=True), help="Metres per pixel for ungeoreferenced scenes.")
 @click.option("--max-pixels", default=DEFAULT_MAX_PIXELS, show_default=True, type=click.IntRange(1), help="Refuse larger scenes.")
 @click.option("--keep-cut", is_flag=True, help="Keep ships cut by the scene edge or nodata (their size is then partial).")
+@click.option("--aoi", type=click.Path(dir_okay=False, path_type=Path), help="GeoJSON polygon(s), lon/lat: only look there.")
 @click.option("--quicklook", is_flag=True, help="Also draw OUT/quicklook/<scene>.png with the boxes.")
 def detect(
     inputs: tuple[str, ...],
@@ -114,6 +115,7 @@ def detect(
     gsd: float | None,
     max_pixels: int,
     keep_cut: bool,
+    aoi: Path | None,
     quicklook: bool,
 ) -> None:
     """Find ships in INPUT scenes (files, band folders, folders, globs, @list.txt).
@@ -139,6 +141,7 @@ def detect(
         gsd=gsd,
         max_pixels=max_pixels,
         keep_cut=keep_cut,
+        aoi=aoi,
         quicklook=quicklook,
     )
     paths = expand_inputs(inputs)

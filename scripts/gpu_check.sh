@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# One call on a lent GPU (H100/H200), under 8 minutes: the GPU tests, the CUDA benchmark
+# with a batch sweep, and a short table. Figures land in $OUT (or ./gpu_check).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-gpu_check}
+mkdir -p "$OUT"
+export YOLO_OFFLINE=1 YOLO_CONFIG_DIR="$OUT/ultralytics" SHIPWATCH_CACHE_DIR="$OUT/cache"
+python -m pip install -q -e '.[dev,bench]' 2>&1 | tail -2
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
+timeout 150 python -m pytest -q -m "gpu or real_model" tests/test_gpu.py tests/test_yolo.py 2>&1 | tail -5 | tee "$OUT/pytest.txt"
+scene="$OUT/bench_8192.tif"
+python -c "import sys; sys.path.insert(0, 'scripts'); import benchmark; benchmark.build_scene(__import__('pathlib').Path('$scene'), 8192)"
+timeout 200 python scripts/benchmark.py --device cuda --scene "$scene" --json "$OUT/bench_cuda.json" 2>&1 | tail -12
+for b in 8 16 32 64; do
+  timeout 40 python scripts/benchmark.py --device cuda --scene "$scene" --methods shipwatch,model_only --batch-size "$b" \
+    --readers 8 --json "$OUT/sweep_$b.json" > /dev/null 2>&1 || echo "batch $b failed"
+done
+python - "$OUT" <<'PY'
+import json, sys, pathlib
+out = pathlib.Path(sys.argv[1])
+print(f"{'batch':>6}{'engine Mpx/s':>14}{'model Mpx/s':>13}{'e2e/model':>11}{'GPU MB':>9}")
+for f in sorted(out.glob("sweep_*.json"), key=lambda p: int(p.stem.split("_")[1])):
+    r = json.loads(f.read_text())
+    print(f"{f.stem.split('_')[1]:>6}{r['engine_mpx_s']:>14.1f}{r['model_only_mpx_s']:>13.1f}{r['ratio_vs_model_only']:>11.2f}{r['gpu_max_alloc_mb'] or 0:>9.0f}")
+main = json.loads((out / "bench_cuda.json").read_text())
+print({k: main[k] for k in ("engine_mpx_s", "sahi_mpx_s", "ratio_vs_sahi", "ratio_vs_model_only", "agreement_f1")})
+PY
+rm -f "$scene"
