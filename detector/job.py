@@ -201,6 +201,93 @@ class Progress:
     def scene_finished(self, outcome: SceneOutcome) -> None: ...
 
 
+class _Job:
+    """The state one detect job shares across its scenes: weights, store, model, readers, AOI."""
+
+    def __init__(
+        self,
+        options: DetectOptions,
+        store: Store,
+        stack: contextlib.ExitStack,
+        progress: Progress,
+        detector_factory: Callable[[Path, ModelSpec | None, DetectOptions], Detector] | None,
+        command: str,
+    ) -> None:
+        self.options, self.store, self.stack, self.progress = options, store, stack, progress
+        self.spec, self.weights, self.weights_sha = resolve_weights(options.weights, options.trust_weights)
+        settings = options.result_settings()
+        self.settings_hash = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
+        self.run_id = store.start_run(
+            command, self.spec.name if self.spec else self.weights.name, self.weights_sha, self.settings_hash, settings
+        )
+        self.aoi = load_aoi(options.aoi) if options.aoi else None
+        self._factory = detector_factory or _yolo
+        self._detector: Detector | None = None
+        self.pool: ReaderPool | None = None
+        self.batch_size = options.batch_size
+
+    @property
+    def detector(self) -> Detector:
+        """The model, loaded on first need (a job whose scenes are all done loads none)."""
+        if self._detector is None:
+            self._detector = self._factory(self.weights, self.spec, self.options)
+            self.batch_size = self.options.batch_size or auto_batch_size(self._detector)
+            readers = auto_readers(self._detector) if self.options.readers is None else self.options.readers
+            self.pool = self.stack.enter_context(ReaderPool(readers)) if readers > 0 else None
+        return self._detector
+
+    def scene(self, path: Path) -> tuple[SceneOutcome, tuple[Scene, int] | None]:
+        """Run or reuse one scene; a bad scene is recorded and reported, not raised."""
+        o = self.options
+        try:
+            scene = open_scene(path, o.bands, o.acquired, o.allow_ungeoreferenced, o.max_pixels)
+            key = SceneKey(scene_content_hash(scene), self.weights_sha, self.settings_hash)
+            existing = self.store.scene_id(key)
+            if existing is not None:
+                row = self.store.scene(existing)
+                ships = self.store.count_ships(existing)
+                return SceneOutcome(path, ships=ships, reused=True, all_nodata=row.status == "all_nodata"), (scene, existing)
+            return self._detect(path, scene, key)
+        except ShipwatchError as exc:
+            self.store.add_failure(self.run_id, str(path), str(exc))
+            return SceneOutcome(path, error=str(exc)), None
+
+    def _detect(self, path: Path, scene: Scene, key: SceneKey) -> tuple[SceneOutcome, tuple[Scene, int]]:
+        o, spec, detector = self.options, self.spec, self.detector
+        gsd = ground_sample_distance(scene.crs, scene.transform, scene.width, scene.height) or o.gsd
+        notes = []
+        if spec and gsd and not spec.gsd_m[0] / 1.5 <= gsd <= spec.gsd_m[1] * 1.5:
+            notes.append(
+                f"ground sample distance {gsd:.2f} m is outside {spec.name}'s {spec.gsd_m[0]:g}-{spec.gsd_m[1]:g} m; expect few ships"
+            )
+        overlap = o.overlap if o.overlap is not None else overlap_for_gsd(gsd, detector.input_size)
+        settings = DetectSettings(overlap, self.batch_size, spec.ship_class_ids if spec else (), o.keep_cut)
+        n_windows = sum(1 for _ in tile_windows(scene.width, scene.height, detector.input_size, overlap))
+        self.progress.scene_started(path, n_windows, scene.width * scene.height * (gsd or 0.0) ** 2 / 1e6)
+        aoi_px = aoi_in_pixels(self.aoi, scene.crs, scene.transform) if self.aoi is not None else None
+        result = detect_scene(scene, detector, settings, self.progress.windows_done, self.pool, aoi_px)
+        ships = _ships(scene, result, detector.class_names, gsd)
+        row = SceneRow(
+            key=key,
+            path=str(path),
+            name=scene.name,
+            acquired_at=scene.acquired_at,
+            crs=scene.crs.to_string() if scene.crs else None,
+            transform=tuple(scene.transform)[:6] if scene.transform else None,
+            width=scene.width,
+            height=scene.height,
+            gsd_m=gsd,
+            footprint_lonlat=_footprint(scene),
+            status="all_nodata" if scene.all_nodata else "done",
+            windows_total=result.windows_total,
+            windows_inferred=result.windows_inferred,
+        )
+        scene_id = self.store.add_scene(row, ships, self.run_id)
+        if scene.all_nodata:
+            notes.append("all pixels are nodata: 0 ships")
+        return SceneOutcome(path, ships=len(ships), all_nodata=scene.all_nodata, notes=tuple(notes)), (scene, scene_id)
+
+
 def run_detect(
     inputs: Sequence[Path],
     out_dir: Path,
@@ -216,77 +303,16 @@ def run_detect(
         StoreError: an unusable store in ``out_dir``.
     """
     progress = progress or Progress()
-    spec, weights_path, weights_sha = resolve_weights(options.weights, options.trust_weights)
-    settings = options.result_settings()
-    settings_hash = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
-    report = JobReport(store=out_dir / "shipwatch.db")
-    detector: Detector | None = None
-    pool: ReaderPool | None = None
-    batch_size = options.batch_size
+    db = out_dir / "shipwatch.db"
+    report = JobReport(store=db)
     kept: list[tuple[Scene, int]] = []
-    aoi = load_aoi(options.aoi) if options.aoi else None
     with contextlib.ExitStack() as stack:
-        store = stack.enter_context(Store(out_dir / "shipwatch.db"))
-        run_id = store.start_run(command, spec.name if spec else weights_path.name, weights_sha, settings_hash, settings)
+        store = stack.enter_context(Store(db))
+        job = _Job(options, store, stack, progress, detector_factory, command)
         for path in inputs:
-            try:
-                scene = open_scene(path, options.bands, options.acquired, options.allow_ungeoreferenced, options.max_pixels)
-                key = SceneKey(scene_content_hash(scene), weights_sha, settings_hash)
-                existing = store.scene_id(key)
-                if existing is not None:
-                    row = store.scene(existing)
-                    outcome = SceneOutcome(
-                        path, ships=sum(1 for _ in store.ships(existing)), reused=True, all_nodata=row.status == "all_nodata"
-                    )
-                    kept.append((scene, existing))
-                    progress.scene_finished(outcome)
-                    report.outcomes.append(outcome)
-                    continue
-                if detector is None:
-                    detector = (detector_factory or _yolo)(weights_path, spec, options)
-                    batch_size = options.batch_size or auto_batch_size(detector)
-                    readers = auto_readers(detector) if options.readers is None else options.readers
-                    pool = stack.enter_context(ReaderPool(readers)) if readers > 0 else None
-                gsd = ground_sample_distance(scene.crs, scene.transform, scene.width, scene.height) or options.gsd
-                notes = []
-                if spec and gsd and not spec.gsd_m[0] / 1.5 <= gsd <= spec.gsd_m[1] * 1.5:
-                    notes.append(
-                        f"ground sample distance {gsd:.2f} m is outside {spec.name}'s {spec.gsd_m[0]:g}-{spec.gsd_m[1]:g} m; expect few ships"
-                    )
-                overlap = options.overlap if options.overlap is not None else overlap_for_gsd(gsd, detector.input_size)
-                engine_settings = DetectSettings(
-                    overlap=overlap,
-                    batch_size=batch_size,
-                    classes=spec.ship_class_ids if spec else (),
-                    keep_cut=options.keep_cut,
-                )
-                n_windows = sum(1 for _ in tile_windows(scene.width, scene.height, detector.input_size, overlap))
-                progress.scene_started(path, n_windows, scene.width * scene.height * (gsd or 0.0) ** 2 / 1e6)
-                aoi_px = aoi_in_pixels(aoi, scene.crs, scene.transform) if aoi is not None else None
-                result = detect_scene(scene, detector, engine_settings, progress.windows_done, pool, aoi_px)
-                ships = _ships(scene, result, detector.class_names, gsd)
-                row = SceneRow(
-                    key=key,
-                    path=str(path),
-                    name=scene.name,
-                    acquired_at=scene.acquired_at,
-                    crs=scene.crs.to_string() if scene.crs else None,
-                    transform=tuple(scene.transform)[:6] if scene.transform else None,
-                    width=scene.width,
-                    height=scene.height,
-                    gsd_m=gsd,
-                    footprint_lonlat=_footprint(scene),
-                    status="all_nodata" if scene.all_nodata else "done",
-                    windows_total=result.windows_total,
-                    windows_inferred=result.windows_inferred,
-                )
-                kept.append((scene, store.add_scene(row, ships, run_id)))
-                if scene.all_nodata:
-                    notes.append("all pixels are nodata: 0 ships")
-                outcome = SceneOutcome(path, ships=len(ships), all_nodata=scene.all_nodata, notes=tuple(notes))
-            except ShipwatchError as exc:
-                store.add_failure(run_id, str(path), str(exc))
-                outcome = SceneOutcome(path, error=str(exc))
+            outcome, done = job.scene(path)
+            if done is not None:
+                kept.append(done)
             progress.scene_finished(outcome)
             report.outcomes.append(outcome)
         per_scene = [(scene, list(store.ships(sid))) for scene, sid in kept]

@@ -239,6 +239,9 @@ class Store:
             windows_inferred=r[14],
         )
 
+    def count_ships(self, scene_id: int) -> int:
+        return int(self._conn.execute("SELECT count(*) FROM detections WHERE scene_id = ?", (scene_id,)).fetchone()[0])
+
     def ships(self, scene_id: int) -> Iterator[Ship]:
         """The ships of a scene, in stored order."""
         scene = self.scene(scene_id)
