@@ -13,13 +13,23 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable, Sequence
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from detector.records import Ship
+from detector.visits import Visit
 
-__all__ = ["PROPERTIES", "atomic_write_text", "ship_properties", "write_csv", "write_geojson"]
+__all__ = [
+    "PROPERTIES",
+    "VISIT_COLUMNS",
+    "atomic_write_text",
+    "period_of",
+    "ship_properties",
+    "write_csv",
+    "write_geojson",
+    "write_visits",
+]
 
 #: Exported properties, in column order (DESIGN.md, ``shipwatch detect``).
 PROPERTIES = (
@@ -103,3 +113,68 @@ def write_csv(path: Path, ships: Iterable[Ship]) -> int:
         n += 1
     atomic_write_text(path, buf.getvalue())
     return n
+
+
+def _iso(value: datetime | None) -> str:
+    return "" if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+VISIT_COLUMNS = (
+    "visit_id", "zone", "class", "first_seen", "last_seen", "n_obs", "lon", "lat", "length_m", "arrived_after", "departed_before",
+)  # fmt: skip
+
+
+def visit_row(v: Visit) -> dict[str, object]:
+    return {
+        "visit_id": v.visit_id,
+        "zone": v.zone,
+        "class": v.class_name,
+        "first_seen": _iso(v.first_seen),
+        "last_seen": _iso(v.last_seen),
+        "n_obs": v.n_obs,
+        "lon": round(v.lon, 7),
+        "lat": round(v.lat, 7),
+        "length_m": "" if v.length_m is None else round(v.length_m, 1),
+        "arrived_after": _iso(v.arrived_after),
+        "departed_before": _iso(v.departed_before),
+    }
+
+
+def _csv_text(columns: Sequence[str], rows: Iterable[dict[str, object]]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def write_visits(out_dir: Path, visits: Sequence[Visit], period: str = "week") -> tuple[Path, Path, Path]:
+    """Write ``visits.csv``, ``visit_counts.csv`` (by ``week`` or ``month`` of first_seen) and ``visits.geojson``."""
+    rows = [visit_row(v) for v in visits]
+    atomic_write_text(out_dir / "visits.csv", _csv_text(VISIT_COLUMNS, rows))
+    counts: dict[tuple[str, str, str], int] = {}
+    for v in visits:
+        key = (v.zone, period_of(v.first_seen, period), v.class_name)
+        counts[key] = counts.get(key, 0) + 1
+    count_rows = [{"zone": z, "period": p, "class": c, "visits": n} for (z, p, c), n in sorted(counts.items())]
+    atomic_write_text(out_dir / "visit_counts.csv", _csv_text(("zone", "period", "class", "visits"), count_rows))
+    features = [
+        json.dumps(
+            {"type": "Feature", "geometry": {"type": "Point", "coordinates": [r["lon"], r["lat"]]}, "properties": r},
+            separators=(",", ":"),
+        )
+        for r in rows
+    ]
+    atomic_write_text(out_dir / "visits.geojson", '{"type":"FeatureCollection","features":[\n' + ",\n".join(features) + "\n]}\n")
+    return out_dir / "visits.csv", out_dir / "visit_counts.csv", out_dir / "visits.geojson"
+
+
+def period_of(when: datetime, period: str) -> str:
+    """``2024-W05`` (ISO week) or ``2024-05`` (month) of a UTC time."""
+    when = when.astimezone(UTC)
+    if period == "week":
+        year, week, _ = when.isocalendar()
+        return f"{year}-W{week:02d}"
+    if period == "month":
+        return f"{when.year}-{when.month:02d}"
+    raise ValueError(f"period must be week or month, got {period!r}")

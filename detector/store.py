@@ -239,6 +239,16 @@ class Store:
             windows_inferred=r[14],
         )
 
+    def latest_settings_hash(self) -> str | None:
+        """The settings hash of the most recent detect run, None when there is none."""
+        row = self._conn.execute("SELECT settings_hash FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+        return None if row is None else str(row[0])
+
+    def scene_ids(self, settings_hash: str) -> list[int]:
+        """Scenes done under ``settings_hash``, by acquisition time."""
+        rows = self._conn.execute("SELECT id FROM scenes WHERE settings_hash = ? ORDER BY acquired_at, id", (settings_hash,))
+        return [int(r[0]) for r in rows]
+
     def count_ships(self, scene_id: int) -> int:
         return int(self._conn.execute("SELECT count(*) FROM detections WHERE scene_id = ?", (scene_id,)).fetchone()[0])
 

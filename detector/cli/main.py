@@ -29,9 +29,10 @@ def cli(verbose: bool) -> None:
 
 
 def _register() -> None:
-    from detector.cli import detect
+    from detector.cli import detect, visits
 
     cli.add_command(detect.detect)
+    cli.add_command(visits.visits)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""Build an Ultralytics YOLO-OBB dataset from labelled scenes (rules in detector/chips.py).
+
+  # sen2ships: COCO RLE masks over Sentinel-2 band folders, leave-ports-out
+  python datasets/build.py coco ../shared/data/sen2ships-dev/annotations.json --out data/s2 \\
+      --bands B04,B03,B02 --scale 3 --val busan,durban
+
+  # DOTA labelTxt (or Ultralytics' normalised OBB txt) beside images
+  python datasets/build.py dota IMAGES_DIR LABELS_DIR --out data/dota --val P1470 --scale 1
+
+  # GeoJSON polygons with a "class" property over GeoTIFFs (the review export)
+  python datasets/build.py geojson labels.geojson SCENE.tif [SCENE.tif ...] --out data/reviewed --val SCENE
+
+Groups are ports for COCO (the file name before "_rgb"), image stems for DOTA,
+scene stems for GeoJSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from rasterio.windows import Window
+
+from detector.chips import BuildSettings, LabelledScene, build_yolo_obb, obb_from_mask, rle_decode
+from detector.errors import ShipwatchError, UsageError
+from detector.raster import SceneReader, open_scene
+
+
+def scene_rgb(path: Path, bands: tuple[str, ...] | None) -> tuple[np.ndarray, object]:
+    """The whole scene as the detector sees it (same band stacking and stretch)."""
+    index = None
+    if bands and path.is_dir():
+        from detector.raster import _band_files
+
+        files = sorted(_band_files(path))
+        missing = [b for b in bands if b not in files]
+        if missing:
+            raise UsageError(f"{path}: no band files for {', '.join(missing)}; pick bands among {', '.join(files)}")
+        index = tuple(files.index(b) + 1 for b in bands)
+    scene = open_scene(path, bands=index)
+    with SceneReader(scene) as reader:
+        rgb, _ = reader.read(Window(0, 0, scene.width, scene.height))
+    return rgb, scene
+
+
+def coco_scenes(annotations: Path, root: Path, bands: tuple[str, ...] | None) -> Iterator[LabelledScene]:
+    data = json.loads(annotations.read_text())
+    by_image: dict[int, list[dict]] = {}
+    for a in data.get("annotations", []):
+        by_image.setdefault(a["image_id"], []).append(a)
+    if not by_image:
+        raise UsageError(f"{annotations}: no annotations; label some ships first")
+    for image in sorted(data["images"], key=lambda i: i["file_name"]):
+        port = image["file_name"].split("_rgb")[0].rsplit(".", 1)[0]
+        folder = root / port
+        path = folder if folder.is_dir() else root / "rgb" / image["file_name"]
+        if not path.exists():
+            raise UsageError(f"{annotations}: scene for {image['file_name']} not found at {folder} or {path}")
+        rgb, _ = scene_rgb(path, bands)
+        h, w = rgb.shape[:2]
+        if (h, w) != (image["height"], image["width"]):
+            raise UsageError(f"{path}: {w}x{h} px but the annotations say {image['width']}x{image['height']}")
+        polygons = []
+        for a in by_image.get(image["id"], []):
+            x, y, bw, bh = a["bbox"]
+            if x < 0 or y < 0 or x + bw > w + 1 or y + bh > h + 1:
+                raise UsageError(f"{annotations}: annotation {a['id']} lies outside {image['file_name']} ({w}x{h}); fix it")
+            seg = a.get("segmentation")
+            if isinstance(seg, dict):
+                try:
+                    polygons.append(obb_from_mask(rle_decode(seg, h, w)))
+                except UsageError as exc:
+                    raise UsageError(f"{annotations}: annotation {a['id']} of {image['file_name']}: {exc}") from exc
+            else:  # no mask: the axis-aligned box
+                polygons.append(np.array([[x, y], [x + bw, y], [x + bw, y + bh], [x, y + bh]], float))
+        yield LabelledScene(port, port, rgb, np.array(polygons).reshape(-1, 4, 2), np.zeros(len(polygons), np.int64))
+
+
+def dota_scenes(images: Path, labels: Path, names: list[str]) -> Iterator[LabelledScene]:
+    files = sorted(p for p in images.iterdir() if p.suffix.lower() in (".jpg", ".png", ".tif", ".bmp"))
+    if not files:
+        raise UsageError(f"{images}: no images")
+    for img in files:
+        bgr = cv2.imread(str(img))
+        if bgr is None:
+            raise UsageError(f"{img}: not an image OpenCV can read")
+        h, w = bgr.shape[:2]
+        polys, classes = [], []
+        txt = labels / f"{img.stem}.txt"
+        for n, line in enumerate(txt.read_text().splitlines() if txt.exists() else [], 1):
+            parts = line.split()
+            if len(parts) < 9 or parts[0] in ("imagesource:", "gsd:"):
+                continue
+            if parts[0].lstrip("-").isdigit():  # Ultralytics: class x1 y1 ... normalised
+                k, xy = int(parts[0]), np.array(parts[1:9], float).reshape(4, 2) * [w, h]
+            else:  # DOTA: x1 y1 ... x4 y4 class difficult
+                xy, name = np.array(parts[:8], float).reshape(4, 2), parts[8]
+                if name not in names:
+                    continue
+                k = names.index(name)
+            if (xy < -1).any() or (xy[:, 0] > w + 1).any() or (xy[:, 1] > h + 1).any():
+                raise UsageError(f"{txt}:{n}: label outside the {w}x{h} image; fix it")
+            polys.append(xy)
+            classes.append(k)
+        yield LabelledScene(
+            img.stem,
+            img.stem,
+            np.ascontiguousarray(bgr[..., ::-1]),
+            np.array(polys).reshape(-1, 4, 2),
+            np.array(classes, np.int64),
+        )
+
+
+def geojson_scenes(labels: Path, scenes: list[Path], names: list[str]) -> Iterator[LabelledScene]:
+    from detector.aoi import aoi_in_pixels
+
+    data = json.loads(labels.read_text())
+    features = data.get("features", [])
+    if not features:
+        raise UsageError(f"{labels}: no features; export some reviewed detections first")
+    for path in scenes:
+        rgb, scene = scene_rgb(path, None)
+        polys, classes = [], []
+        for i, f in enumerate(features):
+            props = f.get("properties") or {}
+            if props.get("scene") not in (None, path.name) or not f.get("geometry"):
+                continue
+            if props.get("review") == "rejected":
+                continue  # a rejected detection stays unlabelled: a negative
+            name = props.get("class", "ship")
+            k = names.index(name) if name in names else 0
+            import shapely.geometry
+
+            px = aoi_in_pixels(shapely.geometry.shape(f["geometry"]), scene.crs, scene.transform)  # type: ignore[attr-defined]
+            xy = np.asarray(px.exterior.coords)[:4]
+            if (xy < -1).any() or (xy[:, 0] > rgb.shape[1] + 1).any() or (xy[:, 1] > rgb.shape[0] + 1).any():
+                raise UsageError(f"{labels}: feature {i} lies outside {path.name}; fix it or drop it")
+            polys.append(xy)
+            classes.append(k)
+        yield LabelledScene(path.stem, path.stem, rgb, np.array(polys).reshape(-1, 4, 2), np.array(classes, np.int64))
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("source", choices=["coco", "dota", "geojson"])
+    p.add_argument("inputs", nargs="+", type=Path)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--bands", help="band files to stack as R,G,B for band folders, e.g. B04,B03,B02 or B08,B04,B03")
+    p.add_argument("--names", default="ship", help="class names, comma-separated (DOTA: all 15 names to keep them)")
+    p.add_argument("--val", required=True, help="groups (ports / stems) for validation, comma-separated")
+    p.add_argument("--test", default="", help="groups held out for a final test")
+    p.add_argument("--chip", type=int, default=640)
+    p.add_argument("--overlap", type=int, default=160)
+    p.add_argument("--scale", type=float, default=3.0, help="resampling factor before chipping")
+    p.add_argument("--empty-share", type=float, default=0.1)
+    p.add_argument("--min-visible", type=float, default=0.5)
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args()
+    names = a.names.split(",")
+    bands = tuple(a.bands.split(",")) if a.bands else None
+    try:
+        if a.source == "coco":
+            root = a.inputs[1] if len(a.inputs) > 1 else a.inputs[0].parent
+            scenes = coco_scenes(a.inputs[0], root, bands)
+        elif a.source == "dota":
+            scenes = dota_scenes(a.inputs[0], a.inputs[1], names)
+        else:
+            scenes = geojson_scenes(a.inputs[0], a.inputs[1:], names)
+        settings = BuildSettings(a.chip, a.overlap, a.scale, a.empty_share, a.min_visible, a.seed)
+        summary = build_yolo_obb(scenes, a.out, names, a.val.split(","), settings, [t for t in a.test.split(",") if t])
+    except (ShipwatchError, OSError, KeyError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary["counts"]), "->", a.out / "data.yaml")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""``shipwatch visits (--db FILE | --detections FILE) [--zones FILE] --out DIR``."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import click
+
+from detector.export import write_visits
+from detector.sightings import load_sightings
+from detector.visits import link_visits
+from detector.zones import load_zones
+
+
+@click.command()
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help="A Shipwatch store (from shipwatch detect).")
+@click.option("--detections", type=click.Path(dir_okay=False, path_type=Path), help="A detections CSV or GeoJSON.")
+@click.option("--zones", type=click.Path(dir_okay=False, path_type=Path), help="Zones GeoJSON [default: Vostochny, approximate].")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--period", type=click.Choice(["week", "month"]), default="week", show_default=True)
+def visits(db: Path | None, detections: Path | None, zones: Path | None, out_dir: Path, period: str) -> None:
+    """Link detections across acquisitions into visits per zone and count them.
+
+    Writes OUT/visits.csv, OUT/visit_counts.csv and OUT/visits.geojson.
+    """
+    zone_list = load_zones(zones)
+    acquisitions, sightings = load_sightings(db, detections)
+    found = link_visits(acquisitions, sightings, zone_list)
+    paths = write_visits(out_dir, found, period)
+    click.echo(
+        f"{len(found)} visits from {len(sightings.acq)} detections in {len(acquisitions)} acquisitions -> {', '.join(map(str, paths))}"
+    )
+    per_zone = Counter(v.zone for v in found)
+    for zone in zone_list:
+        click.echo(f"  {zone.name} ({zone.kind.value}): {per_zone.get(zone.name, 0)}")
