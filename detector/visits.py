@@ -273,9 +273,9 @@ def _link_zone(
             else:
                 still_open.append(track)
         open_tracks = still_open
-        for di in np.flatnonzero(~matched_d):
-            d = int(dets[di])
-            open_tracks.append(_Track(d, (float(dxy[di, 0]), float(dxy[di, 1])), float(dlen[di]), str(s.class_name[d])))
+        for di in np.flatnonzero(~matched_d).tolist():
+            new = int(dets[di])
+            open_tracks.append(_Track(new, (float(dxy[di, 0]), float(dxy[di, 1])), float(dlen[di]), str(s.class_name[new])))
     done += [(t, t.first_absent) for t in open_tracks]
     return [
         _visit(first_id + k, zone, t, end, acquisitions, observing, s)
