@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import shapely
 from numpy.typing import NDArray
@@ -40,6 +41,9 @@ class DetectSettings:
             extent is unknown (dropped by default).
         merge_ios: see :func:`detector.merge.merge_seams`.
         prefetch: windows read ahead of the model.
+        scale: resampling of windows before the model (a model trained on
+            upsampled imagery sees windows of ``input_size / scale`` scene px
+            enlarged to ``input_size``); boxes come back in scene px.
     """
 
     overlap: int
@@ -48,12 +52,15 @@ class DetectSettings:
     keep_cut: bool = False
     merge_ios: float = DEFAULT_MERGE_IOS
     prefetch: int = 8
+    scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise UsageError(f"--batch-size must be >= 1, got {self.batch_size}")
         if self.overlap < 0:
             raise UsageError(f"--overlap must be >= 0 px, got {self.overlap}")
+        if self.scale <= 0:
+            raise UsageError(f"scale must be > 0, got {self.scale}")
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,24 @@ def _on_valid(dets: Detections, valid: NDArray[np.bool_]) -> tuple[NDArray[np.bo
     return centre_ok, corner_bad
 
 
+def window_side(input_size: int, scale: float) -> int:
+    """Scene pixels a window spans for a model of ``input_size`` run at ``scale``."""
+    return max(1, round(input_size / scale))
+
+
+def _enlarge(item: WindowData, size: int) -> WindowData:
+    window, rgb, valid = item
+    big = np.asarray(cv2.resize(rgb, (size, size), interpolation=cv2.INTER_CUBIC), np.uint8)
+    mask = np.asarray(cv2.resize(valid.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST), bool)
+    return window, big, mask
+
+
+def _shrink(dets: Detections, factor: float) -> Detections:
+    obb = dets.obb.copy()
+    obb[:, :4] *= factor
+    return Detections(obb, dets.score, dets.class_id, dets.window)
+
+
 def _box(window: Window) -> shapely.Polygon:
     return shapely.box(window.col_off, window.row_off, window.col_off + window.width, window.row_off + window.height)
 
@@ -130,7 +155,7 @@ def detect_scene(
     Returns:
         Merged detections in scene pixels, canonical order.
     """
-    size = detector.input_size
+    size = window_side(detector.input_size, settings.scale)
     if settings.overlap >= size:
         raise UsageError(f"--overlap {settings.overlap} px must be below the window size {size} px")
     windows = list(tile_windows(scene.width, scene.height, size, settings.overlap))
@@ -142,13 +167,18 @@ def detect_scene(
     nodata_cut: list[NDArray[np.bool_]] = []
     for batch, skipped in iter_window_batches(scene, to_read, settings.batch_size, settings.prefetch, pool):
         if batch:
+            if settings.scale != 1:
+                batch = [_enlarge(item, detector.input_size) for item in batch]
             results = detector(np.stack([rgb for _, rgb, _ in batch]))
             inferred += len(batch)
             for (window, _, valid), dets in zip(batch, results, strict=True):
                 if settings.classes:
                     dets = dets[np.isin(dets.class_id, settings.classes)]
                 centre_ok, corner_bad = _on_valid(dets, valid)
-                parts.append(dets[centre_ok].shifted(int(window.col_off), int(window.row_off)))
+                dets = dets[centre_ok]
+                if settings.scale != 1:
+                    dets = _shrink(dets, size / detector.input_size)
+                parts.append(dets.shifted(int(window.col_off), int(window.row_off)))
                 nodata_cut.append(corner_bad[centre_ok])
         if on_windows:
             on_windows(len(batch) + skipped)

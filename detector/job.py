@@ -19,15 +19,16 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+import shapely
 
 from detector.aoi import aoi_digest, aoi_in_pixels, load_aoi
-from detector.engine import DetectSettings, SceneResult, detect_scene
+from detector.engine import DetectSettings, SceneResult, detect_scene, window_side
 from detector.errors import ShipwatchError
 from detector.export import write_csv, write_geojson
 from detector.georef import Georeferencer, ground_sample_distance
-from detector.models import ModelSpec, resolve_weights
+from detector.models import GSD_SLACK, ModelSpec, choose_model, resolve_weights
 from detector.quicklook import draw_quicklook
-from detector.raster import DEFAULT_MAX_PIXELS, Scene, open_scene
+from detector.raster import DEFAULT_MAX_PIXELS, Scene, band_names, open_scene
 from detector.readers import ReaderPool
 from detector.records import Ship
 from detector.runtimes import Backend
@@ -38,6 +39,7 @@ from detector.yolo import DEFAULT_MAX_DET, Detector, Device, Head, YoloDetector
 __all__ = ["DetectOptions", "JobReport", "SceneOutcome", "run_detect", "scene_content_hash"]
 
 log = logging.getLogger("shipwatch")
+RGB = ("red", "green", "blue")
 
 
 @dataclass(frozen=True)
@@ -156,11 +158,25 @@ def _ships(scene: Scene, result: SceneResult, names: Sequence[str], gsd: float |
 
 
 def _footprint(scene: Scene) -> tuple[tuple[float, float], ...] | None:
+    """The lon/lat outline of the scene's valid pixels (from its decimated valid map)."""
     if not scene.georeferenced:
         return None
     geo = Georeferencer(scene.crs, scene.transform)
-    cols = np.array([0.0, scene.width, scene.width, 0.0])
-    rows = np.array([0.0, 0.0, scene.height, scene.height])
+    valid = scene.valid_sample
+    if valid.all():
+        cols = np.array([0.0, scene.width, scene.width, 0.0])
+        rows = np.array([0.0, 0.0, scene.height, scene.height])
+    else:
+        from rasterio.features import shapes
+
+        fy, fx = scene.height / valid.shape[0], scene.width / valid.shape[1]
+        parts = [shapely.geometry.shape(g) for g, v in shapes(valid.astype(np.uint8), mask=valid) if v == 1]
+        if not parts:
+            return None
+        # The largest valid region's outline, simplified to a cell of the map.
+        outline = max(parts, key=lambda g: g.area).simplify(1.0).exterior
+        xy = np.asarray(outline.coords)[:-1]
+        cols, rows = xy[:, 0] * fx, xy[:, 1] * fy
     lon, lat = geo.pixel_to_lonlat(cols, rows)
     return tuple((float(x), float(y)) for x, y in zip(lon, lat, strict=True))
 
@@ -202,7 +218,7 @@ class Progress:
 
 
 class _Job:
-    """The state one detect job shares across its scenes: weights, store, model, readers, AOI."""
+    """The state one detect job shares across its scenes: models, store, readers, AOI."""
 
     def __init__(
         self,
@@ -214,55 +230,76 @@ class _Job:
         command: str,
     ) -> None:
         self.options, self.store, self.stack, self.progress = options, store, stack, progress
-        self.spec, self.weights, self.weights_sha = resolve_weights(options.weights, options.trust_weights)
+        # --weights fixes the model (checked now); otherwise each scene's resolution picks one.
+        self.fixed = resolve_weights(options.weights, options.trust_weights) if options.weights else None
         settings = options.result_settings()
         self.settings_hash = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
-        self.run_id = store.start_run(
-            command, self.spec.name if self.spec else self.weights.name, self.weights_sha, self.settings_hash, settings
-        )
+        model = "auto" if self.fixed is None else (self.fixed[0].name if self.fixed[0] else self.fixed[1].name)
+        self.run_id = store.start_run(command, model, self.fixed[2] if self.fixed else "", self.settings_hash, settings)
         self.aoi = load_aoi(options.aoi) if options.aoi else None
         self._factory = detector_factory or _yolo
-        self._detector: Detector | None = None
+        self._detectors: dict[str, Detector] = {}
         self.pool: ReaderPool | None = None
         self.batch_size = options.batch_size
 
-    @property
-    def detector(self) -> Detector:
-        """The model, loaded on first need (a job whose scenes are all done loads none)."""
-        if self._detector is None:
-            self._detector = self._factory(self.weights, self.spec, self.options)
-            self.batch_size = self.options.batch_size or auto_batch_size(self._detector)
-            readers = auto_readers(self._detector) if self.options.readers is None else self.options.readers
-            self.pool = self.stack.enter_context(ReaderPool(readers)) if readers > 0 else None
-        return self._detector
+    def detector(self, spec: ModelSpec | None, weights: Path, sha: str) -> Detector:
+        """A model, loaded on first need (a job whose scenes are all done loads none)."""
+        if sha not in self._detectors:
+            detector = self._detectors[sha] = self._factory(weights, spec, self.options)
+            if len(self._detectors) == 1:  # the first model sets the batch size and starts the readers
+                self.batch_size = self.options.batch_size or auto_batch_size(detector)
+                readers = auto_readers(detector) if self.options.readers is None else self.options.readers
+                self.pool = self.stack.enter_context(ReaderPool(readers)) if readers > 0 else None
+        return self._detectors[sha]
+
+    def _model(self, path: Path, scene: Scene, gsd: float | None) -> tuple[ModelSpec | None, Path, str, str, Scene]:
+        """The model for a scene, why, and the scene opened with the bands that model needs."""
+        if self.fixed is not None:
+            return (*self.fixed, "--weights", scene)
+        names = band_names(path)
+        have = frozenset(names) | (frozenset(RGB) if not names or {"B04", "B03", "B02"} <= set(names) else frozenset())
+        spec, reason = choose_model(gsd, have, str(path))
+        if names and set(spec.bands) <= set(names) and self.options.bands is None:
+            o = self.options
+            index = tuple(names.index(b) + 1 for b in spec.bands)
+            scene = open_scene(path, index, o.acquired, o.allow_ungeoreferenced, o.max_pixels)
+        _, weights, sha = resolve_weights(spec.name, self.options.trust_weights)
+        return spec, weights, sha, reason, scene
 
     def scene(self, path: Path) -> tuple[SceneOutcome, tuple[Scene, int] | None]:
         """Run or reuse one scene; a bad scene is recorded and reported, not raised."""
         o = self.options
         try:
             scene = open_scene(path, o.bands, o.acquired, o.allow_ungeoreferenced, o.max_pixels)
-            key = SceneKey(scene_content_hash(scene), self.weights_sha, self.settings_hash)
+            gsd = ground_sample_distance(scene.crs, scene.transform, scene.width, scene.height) or o.gsd
+            spec, weights, sha, reason, scene = self._model(path, scene, gsd)
+            key = SceneKey(scene_content_hash(scene), sha, self.settings_hash)
             existing = self.store.scene_id(key)
             if existing is not None:
                 row = self.store.scene(existing)
                 ships = self.store.count_ships(existing)
                 return SceneOutcome(path, ships=ships, reused=True, all_nodata=row.status == "all_nodata"), (scene, existing)
-            return self._detect(path, scene, key)
+            log.info("%s: model %s (%s)", path, spec.name if spec else weights.name, reason)
+            return self._detect(path, scene, key, gsd, spec, self.detector(spec, weights, sha), reason)
         except ShipwatchError as exc:
             self.store.add_failure(self.run_id, str(path), str(exc))
             return SceneOutcome(path, error=str(exc)), None
 
-    def _detect(self, path: Path, scene: Scene, key: SceneKey) -> tuple[SceneOutcome, tuple[Scene, int]]:
-        o, spec, detector = self.options, self.spec, self.detector
-        gsd = ground_sample_distance(scene.crs, scene.transform, scene.width, scene.height) or o.gsd
-        notes = []
-        if spec and gsd and not spec.gsd_m[0] / 1.5 <= gsd <= spec.gsd_m[1] * 1.5:
+    def _detect(
+        self, path: Path, scene: Scene, key: SceneKey, gsd: float | None, spec: ModelSpec | None, detector: Detector, reason: str
+    ) -> tuple[SceneOutcome, tuple[Scene, int]]:
+        o = self.options
+        model = spec.name if spec else "weights " + key.weights_sha256[:12]
+        notes = [f"model {model}: {reason}"]
+        if spec and gsd and not spec.gsd_m[0] / GSD_SLACK <= gsd <= spec.gsd_m[1] * GSD_SLACK:
             notes.append(
                 f"ground sample distance {gsd:.2f} m is outside {spec.name}'s {spec.gsd_m[0]:g}-{spec.gsd_m[1]:g} m; expect few ships"
             )
-        overlap = o.overlap if o.overlap is not None else overlap_for_gsd(gsd, detector.input_size)
-        settings = DetectSettings(overlap, self.batch_size, spec.ship_class_ids if spec else (), o.keep_cut)
-        n_windows = sum(1 for _ in tile_windows(scene.width, scene.height, detector.input_size, overlap))
+        scale = spec.scale if spec else 1.0
+        side = window_side(detector.input_size, scale)
+        overlap = o.overlap if o.overlap is not None else overlap_for_gsd(gsd, side)
+        settings = DetectSettings(overlap, self.batch_size, spec.ship_class_ids if spec else (), o.keep_cut, scale=scale)
+        n_windows = sum(1 for _ in tile_windows(scene.width, scene.height, side, overlap))
         self.progress.scene_started(path, n_windows, scene.width * scene.height * (gsd or 0.0) ** 2 / 1e6)
         aoi_px = aoi_in_pixels(self.aoi, scene.crs, scene.transform) if self.aoi is not None else None
         result = detect_scene(scene, detector, settings, self.progress.windows_done, self.pool, aoi_px)
@@ -281,6 +318,8 @@ class _Job:
             status="all_nodata" if scene.all_nodata else "done",
             windows_total=result.windows_total,
             windows_inferred=result.windows_inferred,
+            model=model,
+            model_reason=reason,
         )
         scene_id = self.store.add_scene(row, ships, self.run_id)
         if scene.all_nodata:

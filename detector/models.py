@@ -15,9 +15,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from detector.errors import WeightsError
+from detector.errors import UsageError, WeightsError
 
-__all__ = ["ModelSpec", "models_dir", "registry", "resolve_weights", "sha256_file"]
+__all__ = ["ModelSpec", "choose_model", "models_dir", "registry", "resolve_weights", "sha256_file"]
+
+#: A scene's GSD may exceed a model's range by this factor either way.
+GSD_SLACK = 1.5
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,11 @@ class ModelSpec:
         ship_classes: the class names reported as ships.
         input_size: model input size in px (square).
         gsd_m: intended ground sample distance range in metres.
-        bands: the bands the model expects, in input order.
+        bands: the bands the model expects, in input order: ``red, green,
+            blue`` for any RGB image, or Sentinel-2 band names (``B08``...),
+            which a band folder must hold.
+        scale: how much windows are enlarged before the model (models trained
+            on upsampled imagery).
     """
 
     name: str
@@ -45,6 +52,7 @@ class ModelSpec:
     bands: tuple[str, ...] = ("red", "green", "blue")
     licence: str = ""
     card: str = ""
+    scale: float = 1.0
 
     def __post_init__(self) -> None:
         if len(self.sha256) != 64:
@@ -85,6 +93,7 @@ def _load_registry(folder: Path) -> tuple[str, tuple[ModelSpec, ...]]:
                 bands=tuple(m.get("bands", ("red", "green", "blue"))),
                 licence=m.get("licence", ""),
                 card=m.get("card", ""),
+                scale=float(m.get("scale", 1.0)),
             )
             for m in raw["models"]
         )
@@ -167,3 +176,34 @@ def resolve_weights(weights: str | Path | None = None, trust: bool = False) -> t
             "restore the file from the repository or pass --trust-weights"
         )
     return spec, path, digest
+
+
+def choose_model(gsd_m: float | None, bands: frozenset[str], where: str) -> tuple[ModelSpec, str]:
+    """The registry model for a scene of ``gsd_m`` true ground metres holding ``bands``.
+
+    ``bands`` holds Sentinel-2 band names for a band folder, ``red``, ``green``
+    and ``blue`` for an RGB image. Models are tried in registry order.
+
+    Raises:
+        UsageError: no model fits, saying why and what to pass instead.
+    """
+    specs = list(registry().values())
+    if gsd_m is None:
+        spec = default_model()
+        return spec, f"no ground sample distance known; the default model {spec.name}"
+    in_range = [s for s in specs if s.gsd_m[0] / GSD_SLACK <= gsd_m <= s.gsd_m[1] * GSD_SLACK]
+    if not in_range:
+        ranges = ", ".join(f"{s.name} {s.gsd_m[0]:g}-{s.gsd_m[1]:g} m" for s in specs)
+        coarse = gsd_m > max(s.gsd_m[1] for s in specs) * GSD_SLACK
+        advice = "ships are a pixel or two at this resolution" if coarse else "pass --weights to choose one"
+        raise UsageError(f"{where}: ground sample distance {gsd_m:.2f} m fits no model ({ranges}); {advice}")
+    for spec in in_range:
+        if set(spec.bands) <= bands:
+            return (
+                spec,
+                f"ground sample distance {gsd_m:.2f} m is in {spec.name}'s {spec.gsd_m[0]:g}-{spec.gsd_m[1]:g} m range and the scene has its bands",
+            )
+    wanted = "; ".join(f"{s.name} needs {', '.join(s.bands)}" for s in in_range)
+    raise UsageError(
+        f"{where}: ground sample distance {gsd_m:.2f} m, but the scene lacks the bands ({wanted}); pass a band folder with them, or --weights"
+    )

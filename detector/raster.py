@@ -141,6 +141,11 @@ def _band_files(folder: Path) -> dict[str, Path]:
     return found
 
 
+def band_names(path: Path) -> tuple[str, ...]:
+    """Band names of a band folder, sorted (``--bands`` indexes them from 1)."""
+    return tuple(sorted(_band_files(path))) if path.is_dir() else ()
+
+
 def is_band_folder(path: Path) -> bool:
     """True when ``path`` is a folder holding Sentinel-2 style band files."""
     return path.is_dir() and bool(_band_files(path))

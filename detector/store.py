@@ -53,6 +53,8 @@ CREATE TABLE IF NOT EXISTS scenes (
     n_detections INTEGER NOT NULL,
     windows_total INTEGER NOT NULL,
     windows_inferred INTEGER NOT NULL,
+    model TEXT,
+    model_reason TEXT,
     run_id INTEGER REFERENCES runs(id),
     finished_at TEXT NOT NULL,
     UNIQUE (content_hash, weights_sha256, settings_hash)
@@ -110,6 +112,8 @@ class SceneRow:
     status: str
     windows_total: int
     windows_inferred: int
+    model: str | None = None
+    model_reason: str | None = None
 
 
 def _now() -> str:
@@ -185,14 +189,14 @@ class Store:
         with self._conn:
             cur = self._conn.execute(
                 "INSERT INTO scenes (content_hash, weights_sha256, settings_hash, path, name, acquired_at, crs, transform_json,"
-                " width, height, gsd_m, footprint_json, status, n_detections, windows_total, windows_inferred, run_id,"
-                " finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " width, height, gsd_m, footprint_json, status, n_detections, windows_total, windows_inferred, model, model_reason,"
+                " run_id, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     row.key.content_hash, row.key.weights_sha256, row.key.settings_hash, row.path, row.name,
                     _iso(row.acquired_at), row.crs, json.dumps(row.transform) if row.transform else None,
                     row.width, row.height, row.gsd_m,
                     json.dumps(row.footprint_lonlat) if row.footprint_lonlat else None,
-                    row.status, len(ships), row.windows_total, row.windows_inferred, run_id, _now(),
+                    row.status, len(ships), row.windows_total, row.windows_inferred, row.model, row.model_reason, run_id, _now(),
                 ),
             )  # fmt: skip
             scene_id = int(cur.lastrowid or 0)
@@ -218,7 +222,7 @@ class Store:
     def scene(self, scene_id: int) -> SceneRow:
         r = self._conn.execute(
             "SELECT content_hash, weights_sha256, settings_hash, path, name, acquired_at, crs, transform_json, width, height,"
-            " gsd_m, footprint_json, status, windows_total, windows_inferred FROM scenes WHERE id = ?",
+            " gsd_m, footprint_json, status, windows_total, windows_inferred, model, model_reason FROM scenes WHERE id = ?",
             (scene_id,),
         ).fetchone()
         if r is None:
@@ -237,6 +241,8 @@ class Store:
             status=r[12],
             windows_total=r[13],
             windows_inferred=r[14],
+            model=r[15],
+            model_reason=r[16],
         )
 
     def latest_settings_hash(self) -> str | None:

@@ -93,3 +93,14 @@ def test_windows_outside_the_aoi_are_never_read(make_geotiff) -> None:
     assert detector.windows == result.windows_inferred < result.windows_total
     assert (result.detections.obb[:, 0] < 380).all()
     assert len(result.detections) == sum(1 for s in SHIPS if s[0] < 380)
+
+
+def test_scaled_windows_give_boxes_in_scene_pixels(make_geotiff) -> None:
+    # A model that sees windows enlarged 2x (as one trained on upsampled imagery).
+    scene = open_scene(make_geotiff("sea.tif", data=draw_ships((640, 800), SHIPS)))
+    plain = detect_scene(scene, BlobDetector(256), DetectSettings(overlap=96)).detections
+    scaled = detect_scene(scene, BlobDetector(256), DetectSettings(overlap=48, scale=2.0)).detections
+    assert len(scaled) == len(plain) == len(SHIPS)
+    r, c, dist = match(scaled, [tuple(o) for o in plain.obb])
+    assert dist.max() < 1.5
+    np.testing.assert_allclose(scaled.obb[r, 2], plain.obb[c, 2], atol=3.0)

@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""Evaluate OBB ship weights on labelled data; print a table, write JSON and a PR curve.
+
+  # a YOLO-OBB dataset (its val split by default)
+  python scripts/evaluate.py --weights W.pt --data data/s2/data.yaml --json out/eval.json
+  # whole scenes: COCO labels over Sentinel-2 band folders, through the detect engine
+  python scripts/evaluate.py --weights W.pt --coco ANN.json --scenes ROOT --bands B08,B04,B03 --scale 3 \\
+      --ports busan,durban --json out/eval.json
+
+Matching rules, stated:
+  * precision, recall, F1 and counts at the operating threshold (--conf): a
+    labelled ship is found when a predicted ship's centre lies inside its
+    polygon; each prediction matches at most one label (Hungarian assignment).
+  * AP50 per class and mAP50: predictions ranked by score, a true positive
+    when its oriented-box IoU with an unmatched label of its class is >= 0.5;
+    all-point interpolated precision-recall area (VOC 2010+).
+  * count error per scene: |found - labelled| / labelled at the threshold.
+--pick-threshold reports the threshold that maximises F1 on this data: pick
+it on validation ports only, then evaluate unseen ports at that value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import shapely
+from scipy.optimize import linear_sum_assignment
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from detector.records import Detections  # noqa: E402
+
+
+@dataclass
+class Item:
+    name: str
+    labels: np.ndarray  # (n, 4, 2) polygons in image px
+    label_cls: np.ndarray
+    found: Detections  # every prediction down to a low score
+
+
+def centre_matches(labels: np.ndarray, found: Detections) -> int:
+    if not len(labels) or not len(found):
+        return 0
+    polys = shapely.polygons(labels)
+    hits = np.array([shapely.contains_xy(p, found.obb[:, 0], found.obb[:, 1]) for p in polys], float)
+    r, c = linear_sum_assignment(-hits)
+    return int(hits[r, c].sum())
+
+
+def average_precision(items: list[Item], cls: int, iou: float = 0.5) -> tuple[float, np.ndarray, np.ndarray]:
+    scores, tps, n_labels = [], [], 0
+    for it in items:
+        labels = it.labels[it.label_cls == cls]
+        n_labels += len(labels)
+        keep = it.found.class_id == cls
+        found = it.found[keep]
+        order = np.argsort(-found.score)
+        lp = shapely.polygons(labels) if len(labels) else np.array([])
+        used = np.zeros(len(labels), bool)
+        for i in order:
+            box = shapely.polygons(found.corners()[i])
+            best, best_iou = -1, iou
+            if len(labels):
+                inter = shapely.area(shapely.intersection(lp, box))
+                ious = inter / (shapely.area(lp) + shapely.area(box) - inter)
+                ious[used] = 0
+                j = int(np.argmax(ious))
+                if ious[j] >= best_iou:
+                    best = j
+            if best >= 0:
+                used[best] = True
+            scores.append(float(found.score[i]))
+            tps.append(best >= 0)
+    if not n_labels:
+        return float("nan"), np.zeros(0), np.zeros(0)
+    order = np.argsort(-np.array(scores))
+    tp = np.array(tps, float)[order]
+    ctp, cfp = np.cumsum(tp), np.cumsum(1 - tp)
+    recall = ctp / n_labels
+    precision = ctp / np.maximum(ctp + cfp, 1e-9)
+    mrec = np.r_[0.0, recall, 1.0]
+    mpre = np.r_[1.0, precision, 0.0]
+    mpre = np.maximum.accumulate(mpre[::-1])[::-1]
+    idx = np.flatnonzero(mrec[1:] != mrec[:-1])
+    return float(np.sum((mrec[idx + 1] - mrec[idx]) * mpre[idx + 1])), recall, precision
+
+
+def at_threshold(items: list[Item], conf: float) -> dict[str, object]:
+    tp = n_found = n_labels = 0
+    per_scene = {}
+    for it in items:
+        found = it.found[it.found.score >= conf]
+        k = centre_matches(it.labels, found)
+        tp, n_found, n_labels = tp + k, n_found + len(found), n_labels + len(it.labels)
+        per_scene[it.name] = {
+            "labelled": len(it.labels), "found": len(found), "matched": k,
+            "count_error": abs(len(found) - len(it.labels)) / len(it.labels) if len(it.labels) else None,
+        }  # fmt: skip
+    p = tp / n_found if n_found else 0.0
+    r = tp / n_labels if n_labels else 0.0
+    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0, "labelled": n_labels, "found": n_found, "per_scene": per_scene}
+
+
+def items_from_yaml(data: Path, split: str, detector) -> list[Item]:  # type: ignore[no-untyped-def]
+    import cv2
+    import yaml
+
+    cfg = yaml.safe_load(data.read_text())
+    root = Path(cfg.get("path") or data.parent)
+    images = sorted((root / cfg[split]).glob("*.*"))
+    if not images:
+        raise SystemExit(f"{data}: the {split} split has no images")
+    items = []
+    for img in images:
+        rgb = cv2.imread(str(img))[..., ::-1]
+        h, w = rgb.shape[:2]
+        txt = root / "labels" / split / f"{img.stem}.txt"
+        rows = [line.split() for line in txt.read_text().splitlines() if line.strip()] if txt.exists() else []
+        labels = np.array([np.array(r[1:9], float).reshape(4, 2) * [w, h] for r in rows]).reshape(-1, 4, 2)
+        cls = np.array([int(r[0]) for r in rows], np.int64)
+        items.append(Item(img.stem, labels, cls, detector(np.ascontiguousarray(rgb)[None])[0]))
+    return items
+
+
+def items_from_coco(ann: Path, scenes: Path, bands: tuple[str, ...] | None, ports: list[str], detector, scale: float) -> list[Item]:  # type: ignore[no-untyped-def]
+    from detector.engine import DetectSettings, detect_scene, window_side
+    from detector.raster import open_scene
+    from detector.tiling import overlap_for_gsd
+
+    spec = importlib.util.spec_from_file_location("build", REPO / "datasets" / "build.py")
+    build = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(build)  # type: ignore[union-attr]
+    items = []
+    for labelled in build.coco_scenes(ann, scenes, bands):
+        if ports and labelled.group not in ports:
+            continue
+        _, scene = build.scene_rgb(scenes / labelled.name, bands)
+        side = window_side(detector.input_size, scale)
+        result = detect_scene(scene, detector, DetectSettings(overlap=overlap_for_gsd(8.0, side), scale=scale))
+        items.append(Item(labelled.name, labelled.polygons, labelled.classes, result.detections))
+    return items
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--weights", type=Path, required=True)
+    p.add_argument("--data", type=Path, help="a YOLO-OBB data.yaml")
+    p.add_argument("--split", default="val")
+    p.add_argument("--coco", type=Path, help="COCO annotations (with --scenes)")
+    p.add_argument("--scenes", type=Path, help="folder of band folders (one per port)")
+    p.add_argument("--bands", help="band files to stack, e.g. B08,B04,B03")
+    p.add_argument("--scale", type=float, default=1.0, help="window enlargement for scene evaluation")
+    p.add_argument("--ports", default="", help="evaluate only these ports (comma-separated)")
+    p.add_argument("--conf", type=float, default=0.25, help="operating threshold")
+    p.add_argument("--pick-threshold", action="store_true", help="report the F1-maximising threshold")
+    p.add_argument("--json", type=Path, required=True)
+    p.add_argument("--pr", type=Path, help="precision-recall PNG (default: beside the JSON)")
+    a = p.parse_args()
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    from detector.runtimes import Backend
+    from detector.yolo import YoloDetector
+
+    detector = YoloDetector(a.weights, None, conf=0.01, backend=Backend.TORCH)
+    names = detector.class_names
+    if a.data:
+        items = items_from_yaml(a.data, a.split, detector)
+    elif a.coco and a.scenes:
+        items = items_from_coco(a.coco, a.scenes, tuple(a.bands.split(",")) if a.bands else None, [x for x in a.ports.split(",") if x], detector, a.scale)
+    else:
+        p.error("pass --data, or --coco with --scenes")
+    ap = {}
+    curves = {}
+    for k, name in enumerate(names):
+        value, rec, prec = average_precision(items, k)
+        if not np.isnan(value):
+            ap[name] = value
+            curves[name] = (rec, prec)
+    report = {"weights": str(a.weights), "conf": a.conf, **at_threshold(items, a.conf), "map50": float(np.mean(list(ap.values()))) if ap else None, "ap50": ap}
+    if a.pick_threshold:
+        grid = np.round(np.arange(0.05, 0.9, 0.025), 3)
+        f1 = [at_threshold(items, float(t))["f1"] for t in grid]
+        report["best_threshold"] = float(grid[int(np.argmax(f1))])
+        report["best_f1"] = float(max(f1))  # type: ignore[arg-type]
+    print(f"{'scene':<24}{'labelled':>9}{'found':>7}{'matched':>9}{'count err':>11}")
+    for name, r in report["per_scene"].items():  # type: ignore[union-attr]
+        ce = "" if r["count_error"] is None else f"{r['count_error']:.2f}"
+        print(f"{name:<24}{r['labelled']:>9}{r['found']:>7}{r['matched']:>9}{ce:>11}")
+    print(f"at conf {a.conf}: precision {report['precision']:.3f}  recall {report['recall']:.3f}  F1 {report['f1']:.3f}  mAP50 {report['map50'] or 0:.3f}")
+    if a.pick_threshold:
+        print(f"best threshold on this data: {report['best_threshold']} (F1 {report['best_f1']:.3f})")
+    a.json.parent.mkdir(parents=True, exist_ok=True)
+    a.json.write_text(json.dumps(report, indent=2) + "\n")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for name, (rec, prec) in curves.items():
+        ax.plot(rec, prec, label=f"{name} AP50 {ap[name]:.3f}")
+    ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02), title="precision-recall (IoU 0.5)")
+    ax.legend(loc="lower left")
+    fig.tight_layout()
+    fig.savefig(a.pr or a.json.with_suffix(".pr.png"), dpi=100)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
