@@ -107,7 +107,14 @@ def at_threshold(items: list[Item], conf: float) -> dict[str, object]:
         }  # fmt: skip
     p = tp / n_found if n_found else 0.0
     r = tp / n_labels if n_labels else 0.0
-    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0, "labelled": n_labels, "found": n_found, "per_scene": per_scene}
+    return {
+        "precision": p,
+        "recall": r,
+        "f1": 2 * p * r / (p + r) if p + r else 0.0,
+        "labelled": n_labels,
+        "found": n_found,
+        "per_scene": per_scene,
+    }
 
 
 def items_from_yaml(data: Path, split: str, detector) -> list[Item]:  # type: ignore[no-untyped-def]
@@ -131,9 +138,10 @@ def items_from_yaml(data: Path, split: str, detector) -> list[Item]:  # type: ig
     return items
 
 
-def items_from_coco(ann: Path, scenes: Path, bands: tuple[str, ...] | None, ports: list[str], detector, scale: float) -> list[Item]:  # type: ignore[no-untyped-def]
+def items_from_coco(
+    ann: Path, scenes: Path, bands: tuple[str, ...] | None, ports: list[str], detector, scale: float
+) -> list[Item]:  # type: ignore[no-untyped-def]
     from detector.engine import DetectSettings, detect_scene, window_side
-    from detector.raster import open_scene
     from detector.tiling import overlap_for_gsd
 
     spec = importlib.util.spec_from_file_location("build", REPO / "datasets" / "build.py")
@@ -174,7 +182,14 @@ def main() -> int:
     if a.data:
         items = items_from_yaml(a.data, a.split, detector)
     elif a.coco and a.scenes:
-        items = items_from_coco(a.coco, a.scenes, tuple(a.bands.split(",")) if a.bands else None, [x for x in a.ports.split(",") if x], detector, a.scale)
+        items = items_from_coco(
+            a.coco,
+            a.scenes,
+            tuple(a.bands.split(",")) if a.bands else None,
+            [x for x in a.ports.split(",") if x],
+            detector,
+            a.scale,
+        )
     else:
         p.error("pass --data, or --coco with --scenes")
     ap = {}
@@ -184,7 +199,13 @@ def main() -> int:
         if not np.isnan(value):
             ap[name] = value
             curves[name] = (rec, prec)
-    report = {"weights": str(a.weights), "conf": a.conf, **at_threshold(items, a.conf), "map50": float(np.mean(list(ap.values()))) if ap else None, "ap50": ap}
+    report = {
+        "weights": str(a.weights),
+        "conf": a.conf,
+        **at_threshold(items, a.conf),
+        "map50": float(np.mean(list(ap.values()))) if ap else None,
+        "ap50": ap,
+    }
     if a.pick_threshold:
         grid = np.round(np.arange(0.05, 0.9, 0.025), 3)
         f1 = [at_threshold(items, float(t))["f1"] for t in grid]
@@ -194,7 +215,9 @@ def main() -> int:
     for name, r in report["per_scene"].items():  # type: ignore[union-attr]
         ce = "" if r["count_error"] is None else f"{r['count_error']:.2f}"
         print(f"{name:<24}{r['labelled']:>9}{r['found']:>7}{r['matched']:>9}{ce:>11}")
-    print(f"at conf {a.conf}: precision {report['precision']:.3f}  recall {report['recall']:.3f}  F1 {report['f1']:.3f}  mAP50 {report['map50'] or 0:.3f}")
+    print(
+        f"at conf {a.conf}: precision {report['precision']:.3f}  recall {report['recall']:.3f}  F1 {report['f1']:.3f}  mAP50 {report['map50'] or 0:.3f}"
+    )
     if a.pick_threshold:
         print(f"best threshold on this data: {report['best_threshold']} (F1 {report['best_f1']:.3f})")
     a.json.parent.mkdir(parents=True, exist_ok=True)

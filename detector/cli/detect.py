@@ -22,7 +22,7 @@ class _Bar(Progress):
     """Scenes done with windows/s, km²/s and the ETA; a second bar for the windows of the current scene."""
 
     def __init__(self, n_scenes: int) -> None:
-        self.scenes = tqdm(total=n_scenes, unit="scene", desc="scenes", position=0, dynamic_ncols=True)
+        self.scenes = tqdm(total=n_scenes or None, unit="scene", desc="scenes", position=0, dynamic_ncols=True)
         self.windows: tqdm | None = None
         self.started = time.monotonic()
         self.done_windows = 0

@@ -29,8 +29,9 @@ def cli(verbose: bool) -> None:
 
 
 def _register() -> None:
-    from detector.cli import detect, visits
+    from detector.cli import demo, detect, visits
 
+    cli.add_command(demo.demo)
     cli.add_command(detect.detect)
     cli.add_command(visits.visits)
 

@@ -1,0 +1,43 @@
+"""The simulator's scenes and the demo: real chips, read back by the detect chain."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+from detector.cli.main import main
+from detector.raster import open_scene
+from detector.render import grid_for, render_acquisition
+from detector.simulate import SimConfig, simulate
+from detector.zones import load_zones
+
+
+def test_rendered_scene_is_a_dated_band_folder_with_nodata_and_ships(tmp_path: Path) -> None:
+    sim = simulate(load_zones(), SimConfig(days=15, seed=3, partial_prob=1.0))
+    i = next(k for k, ships in enumerate(sim.ships) if any(s.visible for s in ships))
+    folder = render_acquisition(sim, i, tmp_path / "scene")
+    scene = open_scene(folder, bands=(4, 3, 2))  # B08, B04, B03 of B02, B03, B04, B08
+    assert scene.acquired_at == sim.acquisitions[i].time
+    assert scene.crs is not None and scene.crs.to_epsg() == 32653 and scene.transform is not None and scene.transform.a == 10.0
+    assert not scene.valid_sample.all()  # the swath edge left part unobserved
+    grid = grid_for(sim)
+    with rasterio.open(next(folder.glob("*_B08.tif"))) as ds:
+        nir = ds.read(1).astype(float)
+    water = np.median(nir[nir > 0])
+    for ship in (s for s in sim.ships[i] if s.visible):
+        col, row = grid.to_pixels(ship.lon, ship.lat)
+        # hulls are bright in near infrared against dark water
+        assert nir[int(row), int(col)] > 1.5 * water
+
+
+@pytest.mark.real_model
+def test_demo_counts_visits_beside_the_truth(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--days", "12"]) == 0
+    out = capsys.readouterr().out
+    assert "counted" in out and "truth" in out and "Oil berth 1" in out
+    rows = [line.split() for line in out.splitlines() if line.startswith(("Oil berth", "Coal berth", "Container"))]
+    counted = sum(int(r[-2]) for r in rows)
+    truth = sum(int(r[-1]) for r in rows)
+    assert truth > 0 and abs(counted - truth) <= max(1, truth // 4)
+    assert (tmp_path / "demo" / "visits" / "visits.csv").exists() and (tmp_path / "demo" / "truth" / "visits.csv").exists()
