@@ -121,6 +121,7 @@ def _iso(value: datetime | None) -> str:
 
 VISIT_COLUMNS = (
     "visit_id", "zone", "class", "first_seen", "last_seen", "n_obs", "lon", "lat", "length_m", "arrived_after", "departed_before",
+    "beam_m", "tanker_prob", "mmsi", "dark", "candidates", "barrels_low", "barrels_high", "evidence",
 )  # fmt: skip
 
 
@@ -137,6 +138,14 @@ def visit_row(v: Visit) -> dict[str, object]:
         "length_m": "" if v.length_m is None else round(v.length_m, 1),
         "arrived_after": _iso(v.arrived_after),
         "departed_before": _iso(v.departed_before),
+        "beam_m": "" if v.beam_m is None else round(v.beam_m, 1),
+        "tanker_prob": "" if v.tanker_prob is None else round(v.tanker_prob, 3),
+        "mmsi": "" if v.mmsi is None else v.mmsi,
+        "dark": "" if v.dark is None else str(v.dark).lower(),
+        "candidates": v.candidates,
+        "barrels_low": "" if v.barrels_low is None else round(v.barrels_low),
+        "barrels_high": "" if v.barrels_high is None else round(v.barrels_high),
+        "evidence": v.evidence,
     }
 
 

@@ -26,7 +26,7 @@ from detector.engine import DetectSettings, SceneResult, detect_scene, window_si
 from detector.errors import ShipwatchError
 from detector.export import write_csv, write_geojson
 from detector.georef import Georeferencer, ground_sample_distance
-from detector.models import GSD_SLACK, ModelSpec, choose_model, resolve_weights
+from detector.models import GSD_SLACK, RGB, ModelSpec, choose_model, resolve_weights
 from detector.quicklook import draw_quicklook
 from detector.raster import DEFAULT_MAX_PIXELS, Scene, band_names, open_scene
 from detector.readers import ReaderPool
@@ -39,7 +39,6 @@ from detector.yolo import DEFAULT_MAX_DET, Detector, Device, Head, YoloDetector
 __all__ = ["DetectOptions", "JobReport", "SceneOutcome", "run_detect", "scene_content_hash"]
 
 log = logging.getLogger("shipwatch")
-RGB = ("red", "green", "blue")
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,7 @@ class DetectOptions:
 
     weights: str | None = None
     trust_weights: bool = False
-    conf: float = 0.25
+    conf: float | None = None
     iou: float = 0.7
     max_det: int = DEFAULT_MAX_DET
     overlap: int | None = None
@@ -184,7 +183,8 @@ def _footprint(scene: Scene) -> tuple[tuple[float, float], ...] | None:
 def _yolo(weights: Path, spec: ModelSpec | None, o: DetectOptions) -> Detector:
     sha = spec.sha256 if spec else None
     classes = spec.ship_class_ids if spec else ()
-    return YoloDetector(weights, spec, o.conf, o.iou, o.max_det, o.device, o.backend, o.head, classes, sha)
+    conf = o.conf if o.conf is not None else spec.conf if spec else 0.25
+    return YoloDetector(weights, spec, conf, o.iou, o.max_det, o.device, o.backend, o.head, classes, sha)
 
 
 def auto_batch_size(detector: Detector) -> int:

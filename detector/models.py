@@ -17,10 +17,12 @@ from pathlib import Path
 
 from detector.errors import UsageError, WeightsError
 
-__all__ = ["ModelSpec", "choose_model", "models_dir", "registry", "resolve_weights", "sha256_file"]
+__all__ = ["GSD_SLACK", "RGB", "ModelSpec", "choose_model", "models_dir", "registry", "resolve_weights", "sha256_file"]
 
 #: A scene's GSD may exceed a model's range by this factor either way.
 GSD_SLACK = 1.5
+#: The band names of an RGB image.
+RGB = ("red", "green", "blue")
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class ModelSpec:
             which a band folder must hold.
         scale: how much windows are enlarged before the model (models trained
             on upsampled imagery).
+        conf: the operating score threshold, picked on validation data.
     """
 
     name: str
@@ -53,6 +56,7 @@ class ModelSpec:
     licence: str = ""
     card: str = ""
     scale: float = 1.0
+    conf: float = 0.25
 
     def __post_init__(self) -> None:
         if len(self.sha256) != 64:
@@ -94,6 +98,7 @@ def _load_registry(folder: Path) -> tuple[str, tuple[ModelSpec, ...]]:
                 licence=m.get("licence", ""),
                 card=m.get("card", ""),
                 scale=float(m.get("scale", 1.0)),
+                conf=float(m.get("conf", 0.25)),
             )
             for m in raw["models"]
         )

@@ -87,23 +87,26 @@ def _from_table(path: Path) -> tuple[list[Acquisition], Sightings]:
     except (OSError, ValueError) as exc:
         raise UsageError(f"{path}: cannot read detections ({exc}); pass a CSV or GeoJSON") from exc
     formats: set[str] = set()
-    times, lon, lat, length, cls = [], [], [], [], []
+    times, lon, lat, length, cls, beam = [], [], [], [], [], []
     for where, r in rows:
         times.append(_time(r.get("acquired_at"), where, formats))
         lon.append(_float(r.get("lon"), where, "lon", -180, 180, True))
         lat.append(_float(r.get("lat"), where, "lat", -90, 90, True))
         length.append(_float(r.get("length_m"), where, "length_m", 0, 1000, False))
+        beam.append(_float(r.get("beam_m"), where, "beam_m", 0, 200, False))
         cls.append(str(r.get("class") or "ship"))
     unique = sorted(set(times))
     index = {t: i for i, t in enumerate(unique)}
     acqs = [Acquisition(t) for t in unique]
-    return acqs, _sightings([index[t] for t in times], lon, lat, length, cls)
+    return acqs, _sightings([index[t] for t in times], lon, lat, length, cls, beam)
 
 
-def _sightings(acq: list[int], lon: list[float], lat: list[float], length: list[float], cls: list[str]) -> Sightings:
+def _sightings(
+    acq: list[int], lon: list[float], lat: list[float], length: list[float], cls: list[str], beam: list[float]
+) -> Sightings:
     return Sightings(
         np.asarray(acq, np.int64), np.asarray(lon, np.float64), np.asarray(lat, np.float64),
-        np.asarray(length, np.float64), np.asarray(cls, dtype=object),
+        np.asarray(length, np.float64), np.asarray(cls, dtype=object), np.asarray(beam, np.float64),
     )  # fmt: skip
 
 
@@ -118,6 +121,7 @@ def _from_store(path: Path) -> tuple[list[Acquisition], Sightings]:
     lon: list[float] = []
     lat: list[float] = []
     length: list[float] = []
+    beam: list[float] = []
     cls: list[str] = []
     with Store(path) as store:
         settings = store.latest_settings_hash()
@@ -138,8 +142,9 @@ def _from_store(path: Path) -> tuple[list[Acquisition], Sightings]:
                 lon.append(ship.lon)
                 lat.append(ship.lat)
                 length.append(math.nan if ship.length_m is None else ship.length_m)
+                beam.append(math.nan if ship.beam_m is None else ship.beam_m)
                 cls.append(ship.class_name)
-    return acqs, _sightings(index, lon, lat, length, cls)
+    return acqs, _sightings(index, lon, lat, length, cls, beam)
 
 
 def load_sightings(db: Path | None = None, detections: Path | None = None) -> tuple[list[Acquisition], Sightings]:

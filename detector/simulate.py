@@ -297,5 +297,5 @@ def _truth(sim: Simulation, stays: list[_Stay]) -> list[Visit]:
 
 
 def _sees(acq: Acquisition, zone: Zone, lon: float, lat: float) -> bool:
-    fp = acq.footprint
-    return ((fp is None or fp.contains(shapely.Point(lon, lat))) and fp is not None and fp.intersects(zone.polygon)) or fp is None
+    """Whether ``acq`` observed the spot (which lies in ``zone``), as the linker judges it."""
+    return acq.footprint is None or acq.footprint.contains(shapely.Point(lon, lat))

@@ -99,10 +99,13 @@ class Sightings:
     lat: NDArray[np.float64]
     length_m: NDArray[np.float64]
     class_name: NDArray[np.object_]
+    beam_m: NDArray[np.float64] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.acq)
-        if not all(len(a) == n for a in (self.lon, self.lat, self.length_m, self.class_name)):
+        if self.beam_m is None:
+            object.__setattr__(self, "beam_m", np.full(n, np.nan))
+        if not all(len(a) == n for a in (self.lon, self.lat, self.length_m, self.class_name, self.beam_m)):  # type: ignore[arg-type]
             raise UsageError("sightings arrays must all have the same length")
 
 
@@ -120,6 +123,15 @@ class Visit:
     arrived_after: datetime | None
     departed_before: datetime | None
     sightings: list[int] = field(default_factory=list)
+    # Filled in by detector.evidence.enrich: who and how much.
+    beam_m: float | None = None
+    tanker_prob: float | None = None
+    evidence: str = ""
+    mmsi: int | None = None
+    dark: bool | None = None
+    candidates: str = ""
+    barrels_low: float | None = None
+    barrels_high: float | None = None
 
 
 class _Track:

@@ -79,9 +79,15 @@ def test_sentinel2_band_folder_runs_and_writes_valid_outputs(tmp_path: Path) -> 
     import sqlite3
 
     with sqlite3.connect(out / "shipwatch.db") as conn:
-        name, acquired, gsd, status = conn.execute("SELECT name, acquired_at, gsd_m, status FROM scenes").fetchone()
+        name, acquired, gsd, status, model, reason, n = conn.execute(
+            "SELECT name, acquired_at, gsd_m, status, model, model_reason, n_detections FROM scenes"
+        ).fetchone()
     assert (name, acquired, status) == ("busan", "2022-05-14T00:00:00Z", "done")
     assert gsd == pytest.approx(8.2, abs=0.3)  # 10 m Web Mercator pixels at 35°N are ~8.2 m on the ground
+    assert model == "yolo26n-obb-s2" and "8.18 m" in reason  # chosen by resolution, no --weights
+    assert 20 <= n <= 90  # 54 labelled ships
+    lengths = [f["properties"]["length_m"] for f in collection["features"]]
+    assert 40 < sorted(lengths)[len(lengths) // 2] < 250  # ships, in true ground metres
 
 
 def test_dota8_images_as_geotiffs(tmp_path: Path) -> None:

@@ -167,10 +167,11 @@ def test_visits_cli_on_a_detections_csv(tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert main(["visits", "--detections", str(p), "--out", str(out), "--period", "month"]) == 0
     visits = (out / "visits.csv").read_text().splitlines()
-    assert visits[0] == "visit_id,zone,class,first_seen,last_seen,n_obs,lon,lat,length_m,arrived_after,departed_before"
+    assert visits[0].startswith("visit_id,zone,class,first_seen,last_seen,n_obs,lon,lat,length_m,arrived_after,departed_before,")
+    assert {"tanker_prob", "mmsi", "dark", "barrels_low", "barrels_high"} <= set(visits[0].split(","))
     zones = sorted(line.split(",")[1] for line in visits[1:])
     assert zones == ["Oil berth 1", "Oil products terminal", "Vostochny port"]
-    assert "Oil berth 1,2024-05,ship,1" in (out / "visit_counts.csv").read_text()
+    assert "Oil berth 1,2024-05,tanker,1" in (out / "visit_counts.csv").read_text()  # a 180 m ship at an oil berth
     assert json.loads((out / "visits.geojson").read_text())["features"]
     bad = tmp_path / "bad.csv"
     bad.write_text("acquired_at,lon,lat\n2024-05-01T01:30:00Z,533.0,42.7\n")

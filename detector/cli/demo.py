@@ -28,6 +28,8 @@ def demo(out_dir: Path, days: int, seed: int) -> None:
         def rendered(done: int, total: int) -> None:
             render_bar.total = total
             render_bar.update(done - render_bar.n)
+            if done == total:
+                render_bar.close()
 
         bar = _Bar(0)
         try:

@@ -78,7 +78,7 @@ def _time(text: str | None) -> datetime | None:
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
 @click.option("--weights", help="Registry name or .pt path (default: the registry's default model).")
 @click.option("--trust-weights", is_flag=True, help="Use weights whose sha256 is not in the registry.")
-@click.option("--conf", default=0.25, show_default=True, type=click.FloatRange(0, 1), help="Score threshold.")
+@click.option("--conf", type=click.FloatRange(0, 1), help="Score threshold [default: the model's operating threshold].")
 @click.option("--iou", default=0.7, show_default=True, type=click.FloatRange(0, 1), help="IoU of the model's own NMS.")
 @click.option("--max-det", default=DEFAULT_MAX_DET, show_default=True, type=click.IntRange(1), help="Boxes per window at most.")
 @click.option("--overlap", type=click.IntRange(0), help="Window overlap in px (default: longest ship at the scene's GSD).")
@@ -100,7 +100,7 @@ def detect(
     out_dir: Path,
     weights: str | None,
     trust_weights: bool,
-    conf: float,
+    conf: float | None,
     iou: float,
     max_det: int,
     overlap: int | None,

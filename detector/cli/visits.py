@@ -7,6 +7,9 @@ from pathlib import Path
 
 import click
 
+from detector.ais import read_ais
+from detector.classify import TankerModel
+from detector.evidence import enrich, read_watchlist
 from detector.export import write_visits
 from detector.sightings import load_sightings
 from detector.visits import link_visits
@@ -19,14 +22,40 @@ from detector.zones import load_zones
 @click.option("--zones", type=click.Path(dir_okay=False, path_type=Path), help="Zones GeoJSON [default: Vostochny, approximate].")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--period", type=click.Choice(["week", "month"]), default="week", show_default=True)
-def visits(db: Path | None, detections: Path | None, zones: Path | None, out_dir: Path, period: str) -> None:
+@click.option(
+    "--ais",
+    type=click.Path(exists=True, path_type=Path),
+    help="AIS: GFW NDJSON, MarineCadastre CSV or mmsi,timestamp,lon,lat CSV (file or folder).",
+)
+@click.option("--watchlist", type=click.Path(dir_okay=False, path_type=Path), help="Watchlist CSV (see examples/watchlist.csv).")
+@click.option(
+    "--classify",
+    "classify_config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Tanker evidence config [default: built in].",
+)
+def visits(
+    db: Path | None,
+    detections: Path | None,
+    zones: Path | None,
+    out_dir: Path,
+    period: str,
+    ais: Path | None,
+    watchlist: Path | None,
+    classify_config: Path | None,
+) -> None:
     """Link detections across acquisitions into visits per zone and count them.
 
+    Each visit gets a tanker probability (with its evidence), and with --ais an MMSI and a dark flag,
+    with --watchlist ranked candidates; tanker visits get a cargo estimate in barrels.
     Writes OUT/visits.csv, OUT/visit_counts.csv and OUT/visits.geojson.
     """
     zone_list = load_zones(zones)
     acquisitions, sightings = load_sightings(db, detections)
     found = link_visits(acquisitions, sightings, zone_list)
+    tracks = read_ais(ais) if ais else None
+    vessels = read_watchlist(watchlist) if watchlist else []
+    enrich(found, acquisitions, sightings, zone_list, TankerModel(classify_config), tracks, vessels)
     paths = write_visits(out_dir, found, period)
     click.echo(
         f"{len(found)} visits from {len(sightings.acq)} detections in {len(acquisitions)} acquisitions -> {', '.join(map(str, paths))}"

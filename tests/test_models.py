@@ -1,0 +1,36 @@
+import pytest
+
+from detector.errors import UsageError
+from detector.models import RGB, choose_model, registry
+
+S2_FOLDER = frozenset({"B02", "B03", "B04", "B08", "B11"}) | frozenset(RGB)
+
+
+def test_registry_pins_every_model() -> None:
+    specs = registry()
+    assert {"yolo26n-obb-dota", "yolo26n-obb-s2"} <= set(specs)
+    for spec in specs.values():
+        assert len(spec.sha256) == 64 and spec.ship_classes
+
+
+@pytest.mark.parametrize(
+    ("gsd", "bands", "expected"),
+    [
+        (0.3, frozenset(RGB), "yolo26n-obb-dota"),
+        (1.9, frozenset(RGB), "yolo26n-obb-dota"),
+        (8.2, S2_FOLDER, "yolo26n-obb-s2"),
+        (10.0, frozenset(RGB), "yolo26n-obb-s2"),
+    ],
+)
+def test_choice_by_true_ground_resolution(gsd: float, bands: frozenset[str], expected: str) -> None:
+    spec, reason = choose_model(gsd, bands, "scene.tif")
+    assert spec.name == expected and f"{gsd:.2f} m" in reason
+
+
+def test_no_fitting_model_gives_advice() -> None:
+    with pytest.raises(UsageError, match=r"3\.10 m fits no model.*--weights"):
+        choose_model(3.1, frozenset(RGB), "scene.tif")  # between 2 m * 1.5 and 5 m / 1.5
+    with pytest.raises(UsageError, match="a pixel or two"):
+        choose_model(60.0, frozenset(RGB), "landsat.tif")
+    with pytest.raises(UsageError, match="lacks the bands"):
+        choose_model(10.0, frozenset({"B11"}), "swir_only")
