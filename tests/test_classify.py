@@ -24,5 +24,5 @@ def test_evidence_moves_the_probability_and_is_recorded() -> None:
 def test_bad_config(tmp_path: Path) -> None:
     p = tmp_path / "c.json"
     p.write_text("{}")
-    with pytest.raises(UsageError, match="c.json"):
+    with pytest.raises(UsageError, match=r"c\.json"):
         TankerModel(p)
