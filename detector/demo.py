@@ -9,12 +9,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from detector.evidence import visits_with_evidence
 from detector.export import atomic_write_text, write_visits
 from detector.job import DetectOptions, JobReport, Progress, run_detect
 from detector.render import render_acquisition
-from detector.sightings import load_sightings
+from detector.report import ReportInput, write_report
+from detector.sightings import load_store
 from detector.simulate import SimConfig, Simulation, simulate
-from detector.visits import Visit, link_visits
+from detector.visits import Visit
 from detector.zones import DEFAULT_ZONES, load_zones
 
 __all__ = ["DemoResult", "run_demo"]
@@ -26,11 +28,20 @@ class DemoResult:
     detect: JobReport
     visits: list[Visit]
 
-    def table(self) -> list[tuple[str, int, int]]:
-        """(zone, counted visits, true visits) per zone."""
-        counted = Counter(v.zone for v in self.visits)
-        truth = Counter(v.zone for v in self.simulation.truth)
-        return [(z.name, counted.get(z.name, 0), truth.get(z.name, 0)) for z in self.simulation.zones]
+    def table(self) -> list[tuple[str, str, int, int]]:
+        """(zone, class, counted visits, true visits) per zone and class (tanker / other)."""
+
+        def kind(name: str) -> str:
+            return "tanker" if name == "tanker" else "other"
+
+        counted = Counter((v.zone, kind(v.class_name)) for v in self.visits)
+        truth = Counter((v.zone, kind(v.class_name)) for v in self.simulation.truth)
+        return [
+            (z.name, c, counted.get((z.name, c), 0), truth.get((z.name, c), 0))
+            for z in self.simulation.zones
+            for c in ("tanker", "other")
+            if counted.get((z.name, c)) or truth.get((z.name, c))
+        ]
 
 
 def _write_truth(sim: Simulation, folder: Path) -> None:
@@ -55,7 +66,7 @@ def run_demo(
 
     Writes ``out/scenes/<time>/`` band folders, ``out/truth/`` (visits.csv,
     visit_counts.csv, ships.csv), ``out/detections.*`` with the store, and
-    ``out/visits/``.
+    ``out/visits/`` and ``out/report.html``.
     """
     config = config or SimConfig()
     zones = load_zones()
@@ -70,7 +81,8 @@ def run_demo(
             on_render(i + 1, len(sim.acquisitions))
     _write_truth(sim, out / "truth")
     report = run_detect(folders, out, DetectOptions(aoi=DEFAULT_ZONES), progress, command="demo")
-    acquisitions, sightings = load_sightings(db=out / "shipwatch.db")
-    visits = link_visits(acquisitions, sightings, zones)
+    store = load_store(out / "shipwatch.db")
+    visits = visits_with_evidence(store.acquisitions, store.sightings, zones)
     write_visits(out / "visits", visits)
+    write_report(ReportInput(visits, zones, store, title="Shipwatch demo: simulated Vostochny"), out)
     return DemoResult(sim, report, visits)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import shapely
 from pyproj import Geod
 from scipy.optimize import linear_sum_assignment
 
@@ -196,7 +197,13 @@ def enrich(
     watchlist: Sequence[WatchVessel] = (),
 ) -> None:
     """Fill in each visit's beam, tanker probability and evidence, AIS match, candidates and cargo."""
-    cargo = {z.name: z.cargo for z in zones}
+    # The cargo of the most specific zone with one at the visit's position: a port visit
+    # at an oil berth is evidence of a tanker, as the berth's own visit is.
+    with_cargo = sorted((z for z in zones if z.cargo), key=lambda z: z.polygon.area)
+
+    def cargo_at(lon: float, lat: float) -> str | None:
+        return next((z.cargo for z in with_cargo if z.polygon.contains(shapely.Point(lon, lat))), None)
+
     mmsi: list[int | None] = [None] * len(sightings.acq)
     covered = [False] * len(acquisitions)
     if tracks is not None:
@@ -204,7 +211,7 @@ def enrich(
     for v in visits:
         beams = sightings.beam_m[v.sightings]  # type: ignore[index]
         v.beam_m = float(np.nanmedian(beams)) if not np.isnan(beams).all() else None
-        verdict = classifier(v.length_m, v.beam_m, cargo.get(v.zone))
+        verdict = classifier(v.length_m, v.beam_m, cargo_at(v.lon, v.lat))
         v.tanker_prob, v.evidence = verdict.tanker_prob, verdict.as_json()
         v.class_name = verdict.class_name
         if tracks is not None:
@@ -215,3 +222,19 @@ def enrich(
             )
         if v.class_name == "tanker" and v.length_m:
             v.barrels_low, v.barrels_high = barrels(v.length_m)
+
+
+def visits_with_evidence(
+    acquisitions: Sequence[Acquisition],
+    sightings: Sightings,
+    zones: Sequence[Zone],
+    classifier: TankerModel | None = None,
+    tracks: AisTracks | None = None,
+    watchlist: Sequence[WatchVessel] = (),
+) -> list[Visit]:
+    """Link sightings into visits per zone and fill in their evidence: the whole of ``shipwatch visits``."""
+    from detector.visits import link_visits
+
+    found = link_visits(acquisitions, sightings, zones)
+    enrich(found, acquisitions, sightings, zones, classifier or TankerModel(), tracks, watchlist)
+    return found

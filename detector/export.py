@@ -187,3 +187,43 @@ def period_of(when: datetime, period: str) -> str:
     if period == "month":
         return f"{when.year}-{when.month:02d}"
     raise ValueError(f"period must be week or month, got {period!r}")
+
+
+def read_visits(path: Path) -> list[Visit]:
+    """Visits back from a ``visits.csv`` (sightings are not kept there)."""
+
+    def when(text: str) -> datetime | None:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+    def num(text: str) -> float | None:
+        return float(text) if text else None
+
+    with open(path, newline="", encoding="utf-8") as f:
+        out = []
+        for r in csv.DictReader(f):
+            first, last = when(r["first_seen"]), when(r["last_seen"])
+            assert first is not None and last is not None
+            out.append(
+                Visit(
+                    visit_id=int(r["visit_id"]),
+                    zone=r["zone"],
+                    class_name=r["class"],
+                    first_seen=first,
+                    last_seen=last,
+                    n_obs=int(r["n_obs"]),
+                    lon=float(r["lon"]),
+                    lat=float(r["lat"]),
+                    length_m=num(r.get("length_m", "")),
+                    arrived_after=when(r.get("arrived_after", "")),
+                    departed_before=when(r.get("departed_before", "")),
+                    beam_m=num(r.get("beam_m", "")),
+                    tanker_prob=num(r.get("tanker_prob", "")),
+                    evidence=r.get("evidence", ""),
+                    mmsi=int(r["mmsi"]) if r.get("mmsi") else None,
+                    dark={"true": True, "false": False}.get(r.get("dark", "")),
+                    candidates=r.get("candidates", ""),
+                    barrels_low=num(r.get("barrels_low", "")),
+                    barrels_high=num(r.get("barrels_high", "")),
+                )
+            )
+    return out

@@ -13,6 +13,7 @@ import csv
 import json
 import math
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -21,9 +22,11 @@ import shapely
 
 from detector.acquisition import parse_time
 from detector.errors import UsageError
+from detector.records import Ship
+from detector.store import SceneRow
 from detector.visits import Acquisition, Sightings
 
-__all__ = ["load_sightings"]
+__all__ = ["StoreSightings", "load_sightings", "load_store"]
 
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
 
@@ -110,19 +113,26 @@ def _sightings(
     )  # fmt: skip
 
 
-def _from_store(path: Path) -> tuple[list[Acquisition], Sightings]:
+@dataclass(frozen=True)
+class StoreSightings:
+    """A store's latest detect run as linker input, keeping each sighting's ship and each acquisition's scene."""
+
+    acquisitions: list[Acquisition]
+    sightings: Sightings
+    ships: list[Ship]
+    scenes: list[SceneRow]
+
+
+def load_store(path: Path) -> StoreSightings:
     """The scenes of the store's latest detect settings, with their footprints and ships."""
     if not path.is_file():
         raise UsageError(f"{path}: no such store; run shipwatch detect first or check --db")
     from detector.store import Store
 
     acqs: list[Acquisition] = []
+    scenes: list[SceneRow] = []
+    ships: list[Ship] = []
     index: list[int] = []
-    lon: list[float] = []
-    lat: list[float] = []
-    length: list[float] = []
-    beam: list[float] = []
-    cls: list[str] = []
     with Store(path) as store:
         settings = store.latest_settings_hash()
         if settings is None:
@@ -135,16 +145,22 @@ def _from_store(path: Path) -> tuple[list[Acquisition], Sightings]:
                 )
             footprint = shapely.Polygon(row.footprint_lonlat).buffer(0) if row.footprint_lonlat else None
             acqs.append(Acquisition(row.acquired_at, footprint))
+            scenes.append(row)
             for ship in store.ships(sid):
-                if ship.lon is None or ship.lat is None:
-                    continue
-                index.append(len(acqs) - 1)
-                lon.append(ship.lon)
-                lat.append(ship.lat)
-                length.append(math.nan if ship.length_m is None else ship.length_m)
-                beam.append(math.nan if ship.beam_m is None else ship.beam_m)
-                cls.append(ship.class_name)
-    return acqs, _sightings(index, lon, lat, length, cls, beam)
+                if ship.lon is not None and ship.lat is not None:
+                    index.append(len(acqs) - 1)
+                    ships.append(ship)
+    sightings = _sightings(
+        index, [s.lon for s in ships], [s.lat for s in ships],  # type: ignore[misc]
+        [math.nan if s.length_m is None else s.length_m for s in ships], [s.class_name for s in ships],
+        [math.nan if s.beam_m is None else s.beam_m for s in ships],
+    )  # fmt: skip
+    return StoreSightings(acqs, sightings, ships, scenes)
+
+
+def _from_store(path: Path) -> tuple[list[Acquisition], Sightings]:
+    loaded = load_store(path)
+    return loaded.acquisitions, loaded.sightings
 
 
 def load_sightings(db: Path | None = None, detections: Path | None = None) -> tuple[list[Acquisition], Sightings]:

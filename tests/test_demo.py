@@ -40,4 +40,10 @@ def test_demo_counts_visits_beside_the_truth(tmp_path: Path, capsys: pytest.Capt
     counted = sum(int(r[-2]) for r in rows)
     truth = sum(int(r[-1]) for r in rows)
     assert truth > 0 and abs(counted - truth) <= max(1, truth // 4)
-    assert (tmp_path / "demo" / "visits" / "visits.csv").exists() and (tmp_path / "demo" / "truth" / "visits.csv").exists()
+    tankers = [r for r in rows if r[0] == "Oil" and r[-3] == "tanker"]
+    assert tankers and all(int(r[-1]) > 0 for r in tankers)
+    demo = tmp_path / "demo"
+    assert (demo / "visits" / "visits.csv").exists() and (demo / "truth" / "visits.csv").exists()
+    page = (demo / "report.html").read_text()
+    assert page.count("<img") >= 3 and "data:image/png;base64," in page
+    assert "http://" not in page and "https://" not in page  # opens with no network

@@ -42,6 +42,7 @@ def demo(out_dir: Path, days: int, seed: int) -> None:
     click.echo(
         f"{found} ship detections; {len(result.visits)} visits counted -> {out_dir / 'visits'}; truth -> {out_dir / 'truth'}"
     )
-    click.echo(f"\n{'zone':<30}{'counted':>9}{'truth':>7}")
-    for zone, counted, truth in result.table():
-        click.echo(f"{zone:<30}{counted:>9}{truth:>7}")
+    click.echo(f"report -> {out_dir / 'report.html'}")
+    click.echo(f"\n{'zone':<30}{'class':<8}{'counted':>9}{'truth':>7}")
+    for zone, cls, counted, truth in result.table():
+        click.echo(f"{zone:<30}{cls:<8}{counted:>9}{truth:>7}")

@@ -29,10 +29,11 @@ def cli(verbose: bool) -> None:
 
 
 def _register() -> None:
-    from detector.cli import demo, detect, visits
+    from detector.cli import demo, detect, report, visits
 
     cli.add_command(demo.demo)
     cli.add_command(detect.detect)
+    cli.add_command(report.report)
     cli.add_command(visits.visits)
 
 

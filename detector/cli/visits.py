@@ -9,10 +9,9 @@ import click
 
 from detector.ais import read_ais
 from detector.classify import TankerModel
-from detector.evidence import enrich, read_watchlist
+from detector.evidence import read_watchlist, visits_with_evidence
 from detector.export import write_visits
 from detector.sightings import load_sightings
-from detector.visits import link_visits
 from detector.zones import load_zones
 
 
@@ -52,10 +51,9 @@ def visits(
     """
     zone_list = load_zones(zones)
     acquisitions, sightings = load_sightings(db, detections)
-    found = link_visits(acquisitions, sightings, zone_list)
     tracks = read_ais(ais) if ais else None
     vessels = read_watchlist(watchlist) if watchlist else []
-    enrich(found, acquisitions, sightings, zone_list, TankerModel(classify_config), tracks, vessels)
+    found = visits_with_evidence(acquisitions, sightings, zone_list, TankerModel(classify_config), tracks, vessels)
     paths = write_visits(out_dir, found, period)
     click.echo(
         f"{len(found)} visits from {len(sightings.acq)} detections in {len(acquisitions)} acquisitions -> {', '.join(map(str, paths))}"

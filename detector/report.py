@@ -1,0 +1,281 @@
+"""A self-contained HTML report: visits, tankers, dark visits, cargo, with pictures inline.
+
+Nothing is fetched when the page opens: charts (matplotlib, its own fonts)
+and image crops are PNGs inlined as data URIs, the style sheet is inline.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+from rasterio.windows import Window
+
+from detector.errors import ShipwatchError
+from detector.evidence import CARGO_ASSUMPTIONS
+from detector.export import atomic_write_text, period_of
+from detector.georef import Georeferencer
+from detector.raster import SceneReader, open_scene
+from detector.records import Ship, obb_corners
+from detector.sightings import StoreSightings
+from detector.visits import Visit
+from detector.zones import Zone, ZoneKind
+
+__all__ = ["ReportInput", "write_report"]
+
+
+@dataclass
+class ReportInput:
+    visits: list[Visit]
+    zones: list[Zone]
+    store: StoreSightings | None = None  # scenes and ships, for pictures
+    title: str = "Shipwatch report"
+
+
+def _png(image_bgr: NDArray[np.uint8]) -> str:
+    ok, buf = cv2.imencode(".png", image_bgr)
+    return "data:image/png;base64," + base64.b64encode(buf.tobytes()).decode() if ok else ""
+
+
+def _fig(fig) -> str:  # type: ignore[no-untyped-def]
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _plt():  # type: ignore[no-untyped-def]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _weekly(visits: Sequence[Visit], zones: Sequence[Zone]) -> str:
+    plt = _plt()
+    shown = [z for z in zones if z.kind in (ZoneKind.BERTH, ZoneKind.TERMINAL)] or list(zones)
+    weeks = sorted({period_of(v.first_seen, "week") for v in visits}) or ["-"]
+    fig, axes = plt.subplots(len(shown), 1, figsize=(9, 1.3 * len(shown) + 0.6), sharex=True, squeeze=False)
+    for ax, zone in zip(axes[:, 0], shown, strict=True):
+        counts = Counter((period_of(v.first_seen, "week"), v.class_name) for v in visits if v.zone == zone.name)
+        tank = [counts.get((w, "tanker"), 0) for w in weeks]
+        other = [sum(n for (w2, c), n in counts.items() if w2 == w and c != "tanker") for w in weeks]
+        ax.bar(weeks, tank, color="#b03a2e", label="tanker")
+        ax.bar(weeks, other, bottom=tank, color="#7f8c8d", label="other")
+        ax.set_ylabel(zone.name, rotation=0, ha="right", va="center", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0, 0].legend(fontsize=7, loc="upper right")
+    axes[-1, 0].tick_params(axis="x", rotation=60)
+    fig.suptitle("visits per week (by week of first sighting)", fontsize=10)
+    return _fig(fig)
+
+
+def _timeline(visits: Sequence[Visit], zones: Sequence[Zone]) -> str:
+    plt = _plt()
+    berths = [z for z in zones if z.kind is ZoneKind.BERTH] or list(zones)
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(berths) + 1.2))
+    for y, zone in enumerate(berths):
+        for v in (v for v in visits if v.zone == zone.name):
+            colour = "#b03a2e" if v.class_name == "tanker" else "#7f8c8d"
+            start, end = v.first_seen, max(v.last_seen, v.first_seen + timedelta(hours=8))
+            ax.barh(y, (end - start).total_seconds() / 86400, left=start, height=0.5, color=colour)
+            if v.arrived_after:
+                ax.plot([v.arrived_after, v.first_seen], [y, y], color=colour, lw=0.8, alpha=0.5)
+            if v.departed_before:
+                ax.plot([v.last_seen, v.departed_before], [y, y], color=colour, lw=0.8, alpha=0.5)
+    ax.set_yticks(range(len(berths)), [z.name for z in berths], fontsize=8)
+    ax.set_title("visits per berth: bars from first to last sighting, thin lines to the bounding empty images", fontsize=9)
+    fig.autofmt_xdate()
+    return _fig(fig)
+
+
+def _barrels(visits: Sequence[Visit]) -> str:
+    plt = _plt()
+    tankers = sorted((v for v in visits if v.barrels_low is not None and v.barrels_high is not None), key=lambda v: v.first_seen)
+    fig, ax = plt.subplots(figsize=(9, 3))
+    if tankers:
+        t = [v.first_seen for v in tankers]
+        low = np.cumsum([v.barrels_low for v in tankers]) / 1e6
+        high = np.cumsum([v.barrels_high for v in tankers]) / 1e6
+        ax.fill_between(t, low, high, step="post", color="#b03a2e", alpha=0.3, label="range")
+        ax.step(t, (low + high) / 2, where="post", color="#b03a2e", label="midpoint")
+        ax.legend(fontsize=8)
+    ax.set_ylabel("million barrels")
+    ax.set_title("cumulative cargo of tanker visits (estimate from hull length)", fontsize=9)
+    fig.autofmt_xdate()
+    return _fig(fig)
+
+
+def _zone_pixels(zone: Zone, geo: Georeferencer) -> NDArray[np.float64] | None:
+    from pyproj import Transformer
+
+    if geo.transform is None or geo._to_lonlat is None:
+        return None
+    to_crs = Transformer.from_crs("EPSG:4326", geo._to_lonlat.source_crs, always_xy=True)
+    ring = (
+        np.asarray(zone.polygon.exterior.coords)
+        if zone.polygon.geom_type == "Polygon"
+        else np.asarray(zone.polygon.geoms[0].exterior.coords)
+    )
+    x, y = to_crs.transform(ring[:, 0], ring[:, 1])
+    inv = ~geo.transform
+    return np.column_stack(
+        [inv.a * np.asarray(x) + inv.b * np.asarray(y) + inv.c, inv.d * np.asarray(x) + inv.e * np.asarray(y) + inv.f]
+    )
+
+
+def _quicklook(store: StoreSightings, zones: Sequence[Zone], max_side: int = 1100) -> tuple[str, str]:
+    """The scene with the most ships, decimated, zones in yellow and ships in red."""
+    by_scene = Counter(s.scene for s in store.ships)
+    if not store.scenes:
+        return "", ""
+    row = max(store.scenes, key=lambda r: by_scene.get(r.name, 0))
+    try:
+        scene = open_scene(row.path)
+    except ShipwatchError:
+        return "", row.name
+    scale = min(1.0, max_side / max(scene.width, scene.height))
+    shape = (max(1, round(scene.height * scale)), max(1, round(scene.width * scale)))
+    with SceneReader(scene) as reader:
+        rgb = reader.read_decimated(shape) if scale < 1 else reader.read(Window(0, 0, scene.width, scene.height))[0]
+    canvas = np.ascontiguousarray(rgb[..., ::-1])
+    geo = Georeferencer(scene.crs, scene.transform)
+    for zone in zones:
+        px = _zone_pixels(zone, geo)
+        if px is not None:
+            cv2.polylines(canvas, [np.round(px * scale * 4).astype(np.int32)], True, (0, 220, 255), 1, cv2.LINE_AA, shift=2)
+    ships = [s for s in store.ships if s.scene == row.name]
+    if ships:
+        corners = obb_corners(np.array([[s.px_cx, s.px_cy, s.px_length, s.px_width, s.px_angle_deg] for s in ships])) * scale
+        cv2.polylines(canvas, [np.round(c * 4).astype(np.int32) for c in corners], True, (40, 40, 255), 1, cv2.LINE_AA, shift=2)
+    return _png(canvas), f"{row.name} ({row.acquired_at:%Y-%m-%d %H:%M} UTC), {len(ships)} ships" if row.acquired_at else row.name
+
+
+def _thumb(store: StoreSightings, ship: Ship, cache: dict[str, object]) -> str:
+    row = next((r for r in store.scenes if r.name == ship.scene), None)
+    if row is None:
+        return ""
+    try:
+        scene = cache.get(row.path) or open_scene(row.path)
+    except ShipwatchError:
+        return ""
+    cache[row.path] = scene
+    half = int(max(24, ship.px_length * 1.5))
+    window = Window(int(ship.px_cx) - half, int(ship.px_cy) - half, 2 * half, 2 * half)
+    with SceneReader(scene) as reader:  # type: ignore[arg-type]
+        col0, row0 = max(0, int(window.col_off)), max(0, int(window.row_off))
+        rgb, _ = reader.read(Window(col0, row0, 2 * half, 2 * half))
+    zoom = max(1, 96 // (2 * half))
+    img = cv2.resize(np.ascontiguousarray(rgb[..., ::-1]), None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST)
+    c = (
+        obb_corners(np.array([[ship.px_cx - col0, ship.px_cy - row0, ship.px_length, ship.px_width, ship.px_angle_deg]]))[0]
+        * zoom
+    )
+    cv2.polylines(img, [np.round(c * 4).astype(np.int32)], True, (40, 40, 255), 1, cv2.LINE_AA, shift=2)
+    return _png(np.asarray(img, np.uint8))
+
+
+_CSS = """body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}h1{font-size:22px}h2{font-size:17px;margin-top:28px}
+table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:middle}
+th{background:#f2f2f2}.num{text-align:right}img.chart{max-width:100%}.muted{color:#777;font-size:12px}
+.cards{display:flex;gap:12px;flex-wrap:wrap}.card{border:1px solid #ddd;border-radius:6px;padding:8px 14px}
+.card b{display:block;font-size:20px}"""
+
+
+def _fmt(value: object) -> str:
+    if value is None or value == "":
+        return ""
+    if isinstance(value, datetime):
+        return f"{value:%Y-%m-%d %H:%M}"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}"
+    return html.escape(str(value))
+
+
+def write_report(data: ReportInput, out: Path) -> Path:
+    """Write ``out/report.html``; return its path."""
+    v = data.visits
+    tankers = [x for x in v if x.class_name == "tanker"]
+    dark = [x for x in v if x.dark]
+    low = sum(x.barrels_low or 0 for x in tankers)
+    high = sum(x.barrels_high or 0 for x in tankers)
+    first = min((x.first_seen for x in v), default=None)
+    last = max((x.last_seen for x in v), default=None)
+    n_scenes = len(data.store.scenes) if data.store else None
+    cards = [
+        ("visits", len(v)), ("tanker visits", len(tankers)), ("dark visits", len(dark)),
+        ("barrels (tankers)", f"{low / 1e6:.2f}-{high / 1e6:.2f} M"),
+    ] + ([("scenes", n_scenes), ("ship detections", len(data.store.ships))] if data.store else [])  # type: ignore[union-attr]  # fmt: skip
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(data.title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(data.title)}</h1>",
+        f"<p class='muted'>{_fmt(first)} to {_fmt(last)} UTC. Every count below comes from detections in the store; every visit lists its sightings.</p>",
+        "<div class='cards'>" + "".join(f"<div class='card'><b>{_fmt(n)}</b>{html.escape(k)}</div>" for k, n in cards) + "</div>",
+        "<h2>Visits per week, by zone and class</h2>", f"<img class='chart' alt='visits per week' src='{_weekly(v, data.zones)}'>",
+        "<h2>Timeline per berth</h2>", f"<img class='chart' alt='timeline per berth' src='{_timeline(v, data.zones)}'>",
+    ]  # fmt: skip
+    if data.store:
+        src, caption = _quicklook(data.store, data.zones)
+        if src:
+            parts += [
+                "<h2>Scene quicklook</h2>",
+                f"<p class='muted'>{html.escape(caption)}: zones yellow, ships red.</p>",
+                f"<img alt='scene quicklook' src='{src}'>",
+            ]
+    parts += ["<h2>Cumulative cargo</h2>", f"<img class='chart' alt='cumulative barrels' src='{_barrels(v)}'>"]
+    a = CARGO_ASSUMPTIONS
+    parts.append(
+        "<p class='muted'>Cargo assumptions: deadweight from length by hull proportions, block coefficient "
+        f"{a.block_coefficient[0]}-{a.block_coefficient[1]}, L/B {a.length_to_beam[1]}-{a.length_to_beam[0]}, "
+        f"L/T {a.length_to_draught[1]}-{a.length_to_draught[0]}, deadweight {a.deadweight_share_of_displacement[0]:.0%}-"
+        f"{a.deadweight_share_of_displacement[1]:.0%} of displacement, cargo {a.cargo_share_of_deadweight[0]:.0%}-"
+        f"{a.cargo_share_of_deadweight[1]:.0%} of deadweight, {a.barrels_per_tonne[0]}-{a.barrels_per_tonne[1]} barrels per tonne. "
+        "Every tanker visit is counted as one full load.</p>"
+    )
+    ship_of = {}
+    if data.store:
+        for i, ship in enumerate(data.store.ships):
+            ship_of[i] = ship
+    cache: dict[str, object] = {}
+    header = "<tr><th>crop</th><th>id</th><th>zone</th><th>class</th><th>tanker p</th><th>first seen</th><th>last seen</th><th>obs</th><th>length m</th><th>mmsi</th><th>dark</th><th>candidates</th><th>barrels</th><th>evidence</th></tr>"
+
+    def rows(visits: Sequence[Visit], limit: int) -> str:
+        out_rows = []
+        for x in visits[:limit]:
+            thumb = (
+                _thumb(data.store, ship_of[x.sightings[0]], cache)
+                if data.store and x.sightings and x.sightings[0] in ship_of
+                else ""
+            )
+            img = f"<img alt='crop' src='{thumb}'>" if thumb else ""
+            bar = f"{_fmt(x.barrels_low)}-{_fmt(x.barrels_high)}" if x.barrels_low else ""
+            out_rows.append(
+                f"<tr><td>{img}</td><td>{x.visit_id}</td><td>{_fmt(x.zone)}</td><td>{_fmt(x.class_name)}</td><td class='num'>{_fmt(x.tanker_prob)}</td>"
+                f"<td>{_fmt(x.first_seen)}</td><td>{_fmt(x.last_seen)}</td><td class='num'>{x.n_obs}</td><td class='num'>{_fmt(x.length_m)}</td>"
+                f"<td>{_fmt(x.mmsi)}</td><td>{'yes' if x.dark else ''}</td><td>{_fmt(x.candidates)}</td><td>{bar}</td><td class='muted'>{_fmt(x.evidence)}</td></tr>"
+            )
+        return "".join(out_rows)
+
+    berth_visits = [x for x in v if any(z.name == x.zone and z.kind is ZoneKind.BERTH for z in data.zones)] or list(v)
+    parts += [f"<h2>Visits at berths ({len(berth_visits)})</h2><table>{header}{rows(berth_visits, 200)}</table>"]
+    parts += [
+        f"<h2>Dark visits ({len(dark)})</h2>",
+        f"<table>{header}{rows(dark, 200)}</table>" if dark else "<p class='muted'>None (or no AIS given).</p>",
+    ]
+    parts.append("</body></html>")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "report.html", "\n".join(parts) + "\n")
+    return out / "report.html"
