@@ -39,6 +39,7 @@ class ReportInput:
     zones: list[Zone]
     store: StoreSightings | None = None  # scenes and ships, for pictures
     title: str = "Shipwatch report"
+    review: dict[str, object] | None = None  # from detector.review.review_stats
 
 
 def _png(image_bgr: NDArray[np.uint8]) -> str:
@@ -275,6 +276,16 @@ def write_report(data: ReportInput, out: Path) -> Path:
         f"<h2>Dark visits ({len(dark)})</h2>",
         f"<table>{header}{rows(dark, 200)}</table>" if dark else "<p class='muted'>None (or no AIS given).</p>",
     ]
+    if data.review and data.review.get("reviewed"):
+        r = data.review
+        bands: dict[str, tuple[float, int]] = r["precision_by_score"]  # type: ignore[assignment]
+        table = "".join(
+            f"<tr><td>{html.escape(b)}</td><td class='num'>{p:.2f}</td><td class='num'>{n}</td></tr>" for b, (p, n) in bands.items()
+        )
+        parts += [
+            f"<h2>Review</h2><p>{r['reviewed']} detections reviewed: {r['accepted']} accepted, {r['rejected']} rejected.</p>",
+            f"<table><tr><th>score band</th><th>precision</th><th>reviewed</th></tr>{table}</table>",
+        ]
     parts.append("</body></html>")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "report.html", "\n".join(parts) + "\n")

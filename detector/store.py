@@ -78,6 +78,14 @@ CREATE TABLE IF NOT EXISTS failures (
     error TEXT NOT NULL,
     at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS reviews (
+    id INTEGER PRIMARY KEY,
+    detection_id INTEGER NOT NULL REFERENCES detections(id) ON DELETE CASCADE,
+    decision TEXT NOT NULL CHECK (decision IN ('accepted', 'rejected', 'tanker', 'other', 'skipped')),
+    reviewer TEXT NOT NULL,
+    at TEXT NOT NULL,
+    undone INTEGER NOT NULL DEFAULT 0
+);
 """
 
 _DET_COLUMNS = (
@@ -254,6 +262,38 @@ class Store:
         """Scenes done under ``settings_hash``, by acquisition time."""
         rows = self._conn.execute("SELECT id FROM scenes WHERE settings_hash = ? ORDER BY acquired_at, id", (settings_hash,))
         return [int(r[0]) for r in rows]
+
+    def detection_rows(self, settings_hash: str) -> list[tuple[int, int, Ship]]:
+        """``(detection id, scene id, ship)`` of every detection under ``settings_hash``."""
+        out = []
+        for sid in self.scene_ids(settings_hash):
+            ids = [int(r[0]) for r in self._conn.execute("SELECT id FROM detections WHERE scene_id = ? ORDER BY idx", (sid,))]
+            out += [(did, sid, ship) for did, ship in zip(ids, self.ships(sid), strict=True)]
+        return out
+
+    def add_review(self, detection_id: int, decision: str, reviewer: str) -> None:
+        """Record a decision, committed at once."""
+        with self._conn:
+            self._conn.execute(
+                "INSERT INTO reviews (detection_id, decision, reviewer, at) VALUES (?, ?, ?, ?)",
+                (detection_id, decision, reviewer, _now()),
+            )
+
+    def undo_review(self, reviewer: str) -> int | None:
+        """Take back ``reviewer``'s latest standing decision; return its detection id."""
+        with self._conn:
+            row = self._conn.execute(
+                "SELECT id, detection_id FROM reviews WHERE reviewer = ? AND undone = 0 ORDER BY id DESC LIMIT 1", (reviewer,)
+            ).fetchone()
+            if row is None:
+                return None
+            self._conn.execute("UPDATE reviews SET undone = 1 WHERE id = ?", (row[0],))
+        return int(row[1])
+
+    def decisions(self) -> dict[int, tuple[str, str, str]]:
+        """Each reviewed detection's standing decision: ``{detection id: (decision, reviewer, at)}``."""
+        rows = self._conn.execute("SELECT detection_id, decision, reviewer, at FROM reviews WHERE undone = 0 ORDER BY id")
+        return {int(r[0]): (r[1], r[2], r[3]) for r in rows}
 
     def count_ships(self, scene_id: int) -> int:
         return int(self._conn.execute("SELECT count(*) FROM detections WHERE scene_id = ?", (scene_id,)).fetchone()[0])

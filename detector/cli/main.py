@@ -29,11 +29,12 @@ def cli(verbose: bool) -> None:
 
 
 def _register() -> None:
-    from detector.cli import demo, detect, report, visits
+    from detector.cli import demo, detect, report, review, visits
 
     cli.add_command(demo.demo)
     cli.add_command(detect.detect)
     cli.add_command(report.report)
+    cli.add_command(review.review)
     cli.add_command(visits.visits)
 
 

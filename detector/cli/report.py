@@ -11,7 +11,9 @@ from detector.errors import UsageError
 from detector.evidence import read_watchlist, visits_with_evidence
 from detector.export import read_visits
 from detector.report import ReportInput, write_report
+from detector.review import review_stats
 from detector.sightings import load_store
+from detector.store import Store
 from detector.zones import load_zones
 
 
@@ -41,7 +43,9 @@ def report(
         tracks = read_ais(ais) if ais else None
         vessels = read_watchlist(watchlist) if watchlist else []
         found = visits_with_evidence(store.acquisitions, store.sightings, zone_list, None, tracks, vessels)
-        path = write_report(ReportInput(found, zone_list, store), out_dir)
+        with Store(db) as opened:
+            stats = review_stats(opened)
+        path = write_report(ReportInput(found, zone_list, store, review=stats), out_dir)
     else:
         csv_path = visits_dir / "visits.csv"  # type: ignore[operator]
         if not csv_path.is_file():

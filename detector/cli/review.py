@@ -1,0 +1,175 @@
+"""``shipwatch review --db FILE``: one detection at a time, single keypresses, nothing lost.
+
+Keys: a accept, r reject (not a ship), t tanker, o other ship, s skip, u undo, ? help, q quit
+(Enter after a key is fine too). Each decision is committed as it is made.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import sys
+import termios
+import tty
+from pathlib import Path
+
+import click
+import cv2
+import numpy as np
+from rasterio.windows import Window
+
+from detector.errors import ShipwatchError, UsageError
+from detector.raster import SceneReader, open_scene
+from detector.records import obb_corners
+from detector.review import KEYS, QueueOrder, ReviewItem, apply_decisions, export_reviews, review_queue
+from detector.store import Store
+from detector.zones import load_zones
+
+HELP = "a accept  r reject (not a ship)  t tanker  o other ship  s skip  u undo  ? help  q quit"
+
+
+def _key() -> str:
+    """One keypress (raw mode on a terminal; a line's first character otherwise)."""
+    if not sys.stdin.isatty():
+        line = sys.stdin.readline()
+        return line.strip()[:1] if line else "q"
+    fd = sys.stdin.fileno()
+    old = termios.tcgetattr(fd)
+    try:
+        tty.setcbreak(fd)
+        while True:
+            ch = sys.stdin.read(1)
+            if ch == "\x03":
+                raise KeyboardInterrupt
+            if ch not in ("\r", "\n"):
+                return ch
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, old)
+
+
+def _crop(item: ReviewItem, out: Path) -> Path:
+    """A PNG of the detection with context, its box in red, 4x enlarged when small."""
+    ship = item.ship
+    half = int(max(32, ship.px_length * 1.5))
+    scene = open_scene(item.scene_path)
+    c0, r0 = max(0, int(ship.px_cx) - half), max(0, int(ship.px_cy) - half)
+    with SceneReader(scene) as reader:
+        rgb, _ = reader.read(Window(c0, r0, 2 * half, 2 * half))
+    zoom = max(1, 256 // (2 * half))
+    img = cv2.resize(np.ascontiguousarray(rgb[..., ::-1]), None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST)
+    corners = (
+        obb_corners(np.array([[ship.px_cx - c0, ship.px_cy - r0, ship.px_length, ship.px_width, ship.px_angle_deg]]))[0] * zoom
+    )
+    cv2.polylines(img, [np.round(corners * 4).astype(np.int32)], True, (40, 40, 255), 1, cv2.LINE_AA, shift=2)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(out), img)
+    return out
+
+
+def _show(png: Path, open_viewer: bool) -> None:
+    """Inline in kitty or iTerm2; otherwise print the path (and hand it to the viewer with --open)."""
+    data = base64.b64encode(png.read_bytes()).decode()
+    if os.environ.get("TERM") == "xterm-kitty" or os.environ.get("KITTY_WINDOW_ID"):
+        chunks = [data[i : i + 4096] for i in range(0, len(data), 4096)]
+        for i, chunk in enumerate(chunks):
+            more = 1 if i < len(chunks) - 1 else 0
+            head = f"a=T,f=100,m={more}" if i == 0 else f"m={more}"
+            sys.stdout.write(f"\x1b_G{head};{chunk}\x1b\\")
+        sys.stdout.write("\n")
+    elif os.environ.get("TERM_PROGRAM") == "iTerm.app":
+        sys.stdout.write(f"\x1b]1337;File=inline=1;size={png.stat().st_size}:{data}\a\n")
+    else:
+        click.echo(f"  crop: {png}")
+        if open_viewer:
+            click.launch(str(png))
+    sys.stdout.flush()
+
+
+def _describe(item: ReviewItem, left: int) -> str:
+    s = item.ship
+    when = f"{s.acquired_at:%Y-%m-%d %H:%M} UTC" if s.acquired_at else "time unknown"
+    size = f"{s.length_m:.0f} x {s.beam_m:.0f} m" if s.length_m and s.beam_m else f"{s.px_length:.0f} x {s.px_width:.0f} px"
+    heading = f", heading {s.heading_deg:.0f}°" if s.heading_deg is not None else ""
+    return (
+        f"\n[{left} left] detection {item.detection_id}  {s.scene}  {when}  zone: {item.zone or '-'}\n"
+        f"  score {s.score:.2f}  class {s.class_name}  tanker p {item.tanker_prob:.2f}  {size}{heading}"
+    )
+
+
+def _session(db: Path, queue: QueueOrder, reviewer: str, open_viewer: bool, zones: Path | None) -> None:
+    with Store(db) as store:
+        zone_list = load_zones(zones)
+        crops = db.parent / "review_crops"
+        while True:
+            items = review_queue(store, zone_list, queue)
+            if not items:
+                click.echo("Nothing left to review.")
+                return
+            item = items[0]
+            click.echo(_describe(item, len(items)))
+            try:
+                _show(_crop(item, crops / f"{item.detection_id}.png"), open_viewer)
+            except ShipwatchError as exc:
+                click.echo(f"  (no crop: {exc})")
+            click.echo(f"  [{HELP}] ", nl=False)
+            while True:
+                key = _key().lower()
+                if key in KEYS:
+                    store.add_review(item.detection_id, KEYS[key], reviewer)
+                    click.echo(str(KEYS[key]))
+                    break
+                if key == "u":
+                    undone = store.undo_review(reviewer)
+                    click.echo(f"undid detection {undone}" if undone else "nothing to undo")
+                    break
+                if key == "q":
+                    click.echo("quit; every decision is saved")
+                    return
+                click.echo(f"\n  {HELP}\n  ", nl=False)
+
+
+@click.group(invoke_without_command=True)
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help="The Shipwatch store to review.")
+@click.option("--queue", type=click.Choice([q.value for q in QueueOrder]), default="uncertain", show_default=True)
+@click.option("--reviewer", default=lambda: os.environ.get("USER", "reviewer"), help="Recorded with each decision.")
+@click.option(
+    "--decisions",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Apply a CSV of detection_id,decision[,reviewer] instead.",
+)
+@click.option("--zones", type=click.Path(dir_okay=False, path_type=Path), help="Zones GeoJSON [default: Vostochny].")
+@click.option("--open", "open_viewer", is_flag=True, help="Open each crop in the system viewer when the terminal cannot show it.")
+@click.pass_context
+def review(
+    ctx: click.Context, db: Path | None, queue: str, reviewer: str, decisions: Path | None, zones: Path | None, open_viewer: bool
+) -> None:
+    """Review detections one at a time: a accept, r reject, t tanker, o other, s skip, u undo, q quit."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if db is None:
+        raise UsageError("pass --db FILE, the store written by shipwatch detect")
+    if not db.is_file():
+        raise UsageError(f"{db}: no such store; run shipwatch detect first or check --db")
+    if decisions is not None:
+        with Store(db) as store:
+            n = apply_decisions(store, decisions, reviewer)
+        click.echo(f"{n} decisions applied from {decisions}")
+        return
+    try:
+        _session(db, QueueOrder(queue), reviewer, open_viewer, zones)
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted; every decision is saved")
+
+
+@review.command("export")
+@click.option("--db", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--scale", default=1.0, show_default=True, type=float, help="Resampling of chips (3 for the 10 m model).")
+@click.option("--chip", default=640, show_default=True, type=int)
+def export(db: Path, out_dir: Path, scale: float, chip: int) -> None:
+    """Write OUT/labels.geojson and a YOLO-OBB dataset OUT/dataset (rejections become negatives)."""
+    if not db.is_file():
+        raise UsageError(f"{db}: no such store; run shipwatch detect first or check --db")
+    with Store(db) as store:
+        summary = export_reviews(store, out_dir, scale=scale, chip=chip)
+    click.echo(f"{summary['labels']} reviewed detections -> {out_dir / 'labels.geojson'}, {out_dir / 'dataset' / 'data.yaml'}")

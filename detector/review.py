@@ -1,0 +1,217 @@
+"""Reviewing detections: a queue, decisions kept in the store, and an export for training.
+
+Decisions are rows in the store's ``reviews`` table, written one transaction
+each, so quitting, Ctrl-C or a killed terminal lose nothing; undo marks the
+reviewer's latest standing decision as undone. A detection's standing decision
+is its latest one not undone; ``skipped`` ones come back at the end of the
+queue.
+
+Queue orders: ``uncertain`` (default) puts first the detections whose score is
+nearest the model's threshold or whose tanker probability is nearest 0.5,
+whichever is nearer (both distances scaled to [0, 1]); ``zone`` groups by zone,
+``date`` by acquisition time, ``all`` keeps the store's order.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import shapely
+
+from detector.chips import BuildSettings, LabelledScene, build_yolo_obb
+from detector.classify import TankerModel
+from detector.errors import UsageError
+from detector.export import atomic_write_text
+from detector.raster import SceneReader, open_scene
+from detector.records import Ship, obb_corners
+from detector.store import Store
+from detector.zones import Zone
+
+__all__ = ["Decision", "QueueOrder", "ReviewItem", "apply_decisions", "export_reviews", "review_queue", "review_stats"]
+
+
+class Decision(enum.StrEnum):
+    ACCEPTED = "accepted"  # a ship, class as detected
+    REJECTED = "rejected"  # not a ship
+    TANKER = "tanker"  # a ship, a tanker
+    OTHER = "other"  # a ship, not a tanker
+    SKIPPED = "skipped"
+
+
+KEYS = {"a": Decision.ACCEPTED, "r": Decision.REJECTED, "t": Decision.TANKER, "o": Decision.OTHER, "s": Decision.SKIPPED}
+
+
+class QueueOrder(enum.StrEnum):
+    UNCERTAIN = "uncertain"
+    ZONE = "zone"
+    DATE = "date"
+    ALL = "all"
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    detection_id: int
+    scene_id: int
+    ship: Ship
+    scene_path: str
+    zone: str | None
+    tanker_prob: float
+    uncertainty: float
+
+
+def _zone_of(ship: Ship, zones: list[Zone]) -> Zone | None:
+    if ship.lon is None or ship.lat is None:
+        return None
+    point = shapely.Point(ship.lon, ship.lat)
+    inside = [z for z in zones if z.polygon.contains(point)]
+    return min(inside, key=lambda z: z.polygon.area) if inside else None
+
+
+def review_queue(
+    store: Store, zones: list[Zone], order: QueueOrder = QueueOrder.UNCERTAIN, threshold: float = 0.25
+) -> list[ReviewItem]:
+    """Detections still to review (undecided first, then skipped), in ``order``.
+
+    Raises:
+        UsageError: the store holds no detect run.
+    """
+    settings = store.latest_settings_hash()
+    if settings is None:
+        raise UsageError(f"{store.path}: the store holds no detections; run shipwatch detect first")
+    decided = store.decisions()
+    classifier = TankerModel()
+    items = []
+    for did, sid, ship in store.detection_rows(settings):
+        if did in decided and decided[did][0] != Decision.SKIPPED:
+            continue
+        zone = _zone_of(ship, zones)
+        p = classifier(ship.length_m, ship.beam_m, zone.cargo if zone else None).tanker_prob
+        score_gap = abs(ship.score - threshold) / max(threshold, 1 - threshold)
+        uncertainty = min(score_gap, abs(p - 0.5) * 2)
+        items.append(ReviewItem(did, sid, ship, store.scene(sid).path, zone.name if zone else None, p, uncertainty))
+    skipped = {did for did, d in decided.items() if d[0] == Decision.SKIPPED}
+    keys = {
+        QueueOrder.UNCERTAIN: lambda it: (it.uncertainty, it.detection_id),
+        QueueOrder.ZONE: lambda it: (it.zone or "~", it.detection_id),
+        QueueOrder.DATE: lambda it: (it.ship.acquired_at.isoformat() if it.ship.acquired_at else "", it.detection_id),
+        QueueOrder.ALL: lambda it: (it.detection_id,),
+    }
+    return sorted(items, key=lambda it: (it.detection_id in skipped, *keys[order](it)))
+
+
+def apply_decisions(store: Store, path: Path, reviewer: str) -> int:
+    """Apply a CSV of ``detection_id, decision[, reviewer]``; return how many rows were applied.
+
+    Raises:
+        UsageError: a missing column, an unknown detection or decision, naming the line.
+    """
+    known = {did for did, _, _ in store.detection_rows(store.latest_settings_hash() or "")}
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = {"detection_id", "decision"} - set(reader.fieldnames or [])
+        if missing:
+            raise UsageError(f"{path}:1: missing column(s) {', '.join(sorted(missing))}; the CSV needs detection_id, decision")
+        rows = []
+        for n, r in enumerate(reader, 2):
+            try:
+                did, decision = int(r["detection_id"]), Decision(r["decision"].strip().lower())
+            except ValueError:
+                raise UsageError(f"{path}:{n}: bad detection_id or decision ({', '.join(d.value for d in Decision)})") from None
+            if did not in known:
+                raise UsageError(f"{path}:{n}: detection {did} is not in the store's latest run")
+            rows.append((did, decision, (r.get("reviewer") or reviewer).strip()))
+    for did, decision, who in rows:
+        store.add_review(did, decision, who)
+    return len(rows)
+
+
+def review_stats(store: Store) -> dict[str, object]:
+    """Reviewed, accepted and rejected counts, and precision by score band."""
+    decided = {did: d for did, (d, _, _) in store.decisions().items() if d != Decision.SKIPPED}
+    scores = {did: ship.score for did, _, ship in store.detection_rows(store.latest_settings_hash() or "") if did in decided}
+    bands = [(0.0, 0.4), (0.4, 0.6), (0.6, 0.8), (0.8, 1.01)]
+    precision = {}
+    for low, high in bands:
+        ids = [d for d, s in scores.items() if low <= s < high]
+        if ids:
+            precision[f"{low:.1f}-{min(high, 1.0):.1f}"] = (
+                sum(decided[d] != Decision.REJECTED for d in ids) / len(ids),
+                len(ids),
+            )
+    rejected = sum(d == Decision.REJECTED for d in decided.values())
+    return {"reviewed": len(decided), "accepted": len(decided) - rejected, "rejected": rejected, "precision_by_score": precision}
+
+
+def export_reviews(
+    store: Store, out: Path, model_classes: tuple[str, ...] = ("ship", "tanker"), scale: float = 1.0, chip: int = 640
+) -> dict[str, object]:
+    """Write ``out/labels.geojson`` and a YOLO-OBB dataset ``out/dataset`` from reviewed detections.
+
+    Accepted detections become labels (class ``tanker`` when so decided or
+    accepted as a tanker, else ``ship``); rejected ones are left unlabelled in
+    their chips, so they train as negatives. The dataset is split by scene:
+    the last reviewed scene (by time) is the validation split.
+    """
+    decided = {did: d for did, (d, _, _) in store.decisions().items() if d != Decision.SKIPPED}
+    rows = [(did, sid, ship) for did, sid, ship in store.detection_rows(store.latest_settings_hash() or "") if did in decided]
+    if not rows:
+        raise UsageError(f"{store.path}: no reviewed detections; review some first (shipwatch review --db ...)")
+    features = []
+    for did, _, ship in rows:
+        decision = decided[did]
+        cls = (
+            "tanker"
+            if decision == Decision.TANKER
+            else "ship"
+            if decision in (Decision.ACCEPTED, Decision.OTHER)
+            else ship.class_name
+        )
+        geometry = (
+            {"type": "Polygon", "coordinates": [[*map(list, ship.polygon_lonlat), list(ship.polygon_lonlat[0])]]}
+            if ship.polygon_lonlat
+            else None
+        )
+        props = {
+            "detection_id": did, "scene": ship.scene, "review": "rejected" if decision == Decision.REJECTED else "accepted",
+            "decision": str(decision), "class": cls, "score": ship.score, "px_cx": ship.px_cx, "px_cy": ship.px_cy,
+            "px_length": ship.px_length, "px_width": ship.px_width, "px_angle_deg": ship.px_angle_deg,
+        }  # fmt: skip
+        features.append({"type": "Feature", "geometry": geometry, "properties": props})
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "labels.geojson", json.dumps({"type": "FeatureCollection", "features": features}) + "\n")
+    scenes = []
+    by_scene: dict[int, list[tuple[int, Ship]]] = {}
+    for did, sid, ship in rows:
+        by_scene.setdefault(sid, []).append((did, ship))
+    order = sorted(by_scene, key=lambda sid: (store.scene(sid).acquired_at or store.scene(sid).name, sid))  # type: ignore[arg-type, return-value]
+    for sid in order:
+        row = store.scene(sid)
+        scene = open_scene(row.path)
+        from rasterio.windows import Window
+
+        with SceneReader(scene) as reader:
+            rgb, _ = reader.read(Window(0, 0, scene.width, scene.height))
+        kept = [(d, s) for d, s in by_scene[sid] if decided[d] != Decision.REJECTED]
+        obb = np.array([[s.px_cx, s.px_cy, s.px_length, s.px_width, s.px_angle_deg] for _, s in kept]).reshape(-1, 5)
+        classes = np.array([model_classes.index("tanker") if decided[d] == Decision.TANKER else 0 for d, _ in kept], np.int64)
+        scenes.append(LabelledScene(f"{sid}_{Path(row.name).stem}", str(sid), rgb, obb_corners(obb), classes))
+    val = [scenes[-1].group] if len(scenes) > 1 else []
+    if not val:  # one scene: hold out its flipped copy, a split the builder accepts
+        s = scenes[0]
+        flipped = s.polygons.copy()
+        flipped[..., 0] = s.rgb.shape[1] - flipped[..., 0]
+        scenes.append(LabelledScene(s.name + "_flipped", "flipped", np.ascontiguousarray(s.rgb[:, ::-1]), flipped, s.classes))
+        val = ["flipped"]
+    summary = build_yolo_obb(
+        scenes,
+        out / "dataset",
+        list(model_classes),
+        val,
+        BuildSettings(chip=chip, overlap=chip // 4, scale=scale, empty_share=0.2),
+    )
+    return {"labels": len(features), **summary}

@@ -1,0 +1,98 @@
+"""The review CLI in a real pseudo-terminal, decisions that survive a kill, and the export that trains."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from detector.cli.main import main
+from detector.errors import StoreError
+from detector.store import Store
+from tests.conftest import DATA, REPO
+
+pytestmark = pytest.mark.real_model
+PROMPT = r"q quit\] "
+
+
+@pytest.fixture(scope="module")
+def store_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("review")
+    assert main(["detect", str(DATA / "marina_0p3m.tif"), "--out", str(out)]) == 0
+    return out
+
+
+def session(db: Path, keys: str) -> None:
+    child = pexpect.spawn(sys.executable, ["-c", "from detector.cli.main import run; run()", "review", "--db", str(db), "--reviewer", "tester"],
+                          encoding="utf-8", timeout=60, env={**os.environ, "TERM": "xterm"})  # fmt: skip
+    for key in keys:
+        child.expect(PROMPT)
+        child.send(key)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+
+
+def test_review_sessions_then_export_and_train(store_dir: Path, tmp_path: Path) -> None:
+    db = tmp_path / "shipwatch.db"
+    db.write_bytes((store_dir / "shipwatch.db").read_bytes())
+    session(db, "artuq")
+    session(db, "tq")
+    with Store(db) as store:
+        decisions = sorted(d for d, _, _ in store.decisions().values())
+    assert decisions == ["accepted", "rejected", "tanker"]
+    out = tmp_path / "export"
+    assert main(["review", "export", "--db", str(db), "--out", str(out), "--chip", "320"]) == 0
+    features = json.loads((out / "labels.geojson").read_text())["features"]
+    reviews = sorted((f["properties"]["review"], f["properties"]["class"]) for f in features)
+    assert reviews == [("accepted", "ship"), ("accepted", "tanker"), ("rejected", "ship")]
+    cmd = [sys.executable, str(REPO / "scripts" / "train.py"), "--data", str(out / "dataset" / "data.yaml"), "--preset", "smoke",
+           "--name", "reviewed", "--runs", str(tmp_path / "runs")]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env={**os.environ, "TQDM_DISABLE": "1"})
+    assert proc.returncode == 0, proc.stdout[-1500:] + proc.stderr[-1500:]
+    assert any((tmp_path / "runs" / "reviewed" / "weights").glob("*.pt"))
+    report = tmp_path / "report"
+    assert main(["report", "--db", str(db), "--out", str(report)]) == 0
+    assert "3 detections reviewed: 2 accepted, 1 rejected" in (report / "report.html").read_text()
+
+
+def test_a_killed_session_keeps_its_decisions(store_dir: Path, tmp_path: Path) -> None:
+    db = tmp_path / "shipwatch.db"
+    db.write_bytes((store_dir / "shipwatch.db").read_bytes())
+    child = pexpect.spawn(sys.executable, ["-c", "from detector.cli.main import run; run()", "review", "--db", str(db)], encoding="utf-8", timeout=60)
+    for key in "ar":
+        child.expect(PROMPT)
+        child.send(key)
+    child.expect(PROMPT)  # the second decision is written before the next item shows
+    os.kill(child.pid, signal.SIGKILL)
+    child.close()
+    with Store(db) as store:
+        assert sorted(d for d, _, _ in store.decisions().values()) == ["accepted", "rejected"]
+
+
+def test_decisions_csv_and_bad_stores(store_dir: Path, tmp_path: Path) -> None:
+    db = tmp_path / "shipwatch.db"
+    db.write_bytes((store_dir / "shipwatch.db").read_bytes())
+    with Store(db) as store:
+        ids = sorted(store.detection_rows(store.latest_settings_hash() or ""))[:2]
+    p = tmp_path / "d.csv"
+    with p.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["detection_id", "decision"])
+        w.writerows([[ids[0][0], "tanker"], [ids[1][0], "rejected"]])
+    assert main(["review", "--db", str(db), "--decisions", str(p)]) == 0
+    p.write_text("detection_id,decision\n999999,accepted\n")
+    assert main(["review", "--db", str(db), "--decisions", str(p)]) == 2
+    other = tmp_path / "other.db"
+    import sqlite3
+
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    assert main(["review", "--db", str(other)]) == 2
+    with pytest.raises(StoreError, match="not a Shipwatch store"):
+        Store(other)
