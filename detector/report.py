@@ -207,8 +207,14 @@ def _fmt(value: object) -> str:
 
 
 def write_report(data: ReportInput, out: Path) -> Path:
-    """Write ``out/report.html``; return its path."""
-    v = data.visits
+    """Write ``out/report.html``; return its path.
+
+    Totals count each stay once: a ship at a berth also visits the terminal and
+    the port around it, so they use the visits of leaf zones only (zones that
+    hold no other zone).
+    """
+    leaves = {z.name for z in data.zones if not any(o is not z and z.polygon.contains(o.polygon) for o in data.zones)}
+    v = [x for x in data.visits if x.zone in leaves]
     tankers = [x for x in v if x.class_name == "tanker"]
     dark = [x for x in v if x.dark]
     low = sum(x.barrels_low or 0 for x in tankers)
@@ -217,7 +223,7 @@ def write_report(data: ReportInput, out: Path) -> Path:
     last = max((x.last_seen for x in v), default=None)
     n_scenes = len(data.store.scenes) if data.store else None
     cards = [
-        ("visits", len(v)), ("tanker visits", len(tankers)), ("dark visits", len(dark)),
+        ("visits (berths, anchorages)", len(v)), ("tanker visits", len(tankers)), ("dark visits", len(dark)),
         ("barrels (tankers)", f"{low / 1e6:.2f}-{high / 1e6:.2f} M"),
     ] + ([("scenes", n_scenes), ("ship detections", len(data.store.ships))] if data.store else [])  # type: ignore[union-attr]  # fmt: skip
     parts = [
@@ -225,8 +231,8 @@ def write_report(data: ReportInput, out: Path) -> Path:
         f"<h1>{html.escape(data.title)}</h1>",
         f"<p class='muted'>{_fmt(first)} to {_fmt(last)} UTC. Every count below comes from detections in the store; every visit lists its sightings.</p>",
         "<div class='cards'>" + "".join(f"<div class='card'><b>{_fmt(n)}</b>{html.escape(k)}</div>" for k, n in cards) + "</div>",
-        "<h2>Visits per week, by zone and class</h2>", f"<img class='chart' alt='visits per week' src='{_weekly(v, data.zones)}'>",
-        "<h2>Timeline per berth</h2>", f"<img class='chart' alt='timeline per berth' src='{_timeline(v, data.zones)}'>",
+        "<h2>Visits per week, by zone and class</h2>", f"<img class='chart' alt='visits per week' src='{_weekly(data.visits, data.zones)}'>",
+        "<h2>Timeline per berth</h2>", f"<img class='chart' alt='timeline per berth' src='{_timeline(data.visits, data.zones)}'>",
     ]  # fmt: skip
     if data.store:
         src, caption = _quicklook(data.store, data.zones)
@@ -270,7 +276,7 @@ def write_report(data: ReportInput, out: Path) -> Path:
             )
         return "".join(out_rows)
 
-    berth_visits = [x for x in v if any(z.name == x.zone and z.kind is ZoneKind.BERTH for z in data.zones)] or list(v)
+    berth_visits = [x for x in data.visits if any(z.name == x.zone and z.kind is ZoneKind.BERTH for z in data.zones)] or list(v)
     parts += [f"<h2>Visits at berths ({len(berth_visits)})</h2><table>{header}{rows(berth_visits, 200)}</table>"]
     parts += [
         f"<h2>Dark visits ({len(dark)})</h2>",
@@ -280,7 +286,8 @@ def write_report(data: ReportInput, out: Path) -> Path:
         r = data.review
         bands: dict[str, tuple[float, int]] = r["precision_by_score"]  # type: ignore[assignment]
         table = "".join(
-            f"<tr><td>{html.escape(b)}</td><td class='num'>{p:.2f}</td><td class='num'>{n}</td></tr>" for b, (p, n) in bands.items()
+            f"<tr><td>{html.escape(b)}</td><td class='num'>{p:.2f}</td><td class='num'>{n}</td></tr>"
+            for b, (p, n) in bands.items()
         )
         parts += [
             f"<h2>Review</h2><p>{r['reviewed']} detections reviewed: {r['accepted']} accepted, {r['rejected']} rejected.</p>",

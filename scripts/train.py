@@ -35,9 +35,36 @@ PRESETS: dict[str, dict[str, object]] = {
 AUGMENT: dict[str, object] = {"fliplr": 0.5, "flipud": 0.5, "degrees": 180.0, "mosaic": 1.0, "scale": 0.5, "translate": 0.1}
 
 
+def merge_datasets(yamls: list[Path], out: Path) -> Path:
+    """One data.yaml training on several datasets (e.g. a review export and sen2ships) at once."""
+    import yaml
+
+    cfgs = [yaml.safe_load(y.read_text()) for y in yamls]
+    names = [c["names"] for c in cfgs]
+    if any(n != names[0] for n in names):
+        raise SystemExit(f"the datasets name their classes differently ({names}); merge datasets with the same classes")
+
+    def split(cfg: dict, key: str, base: Path) -> list[str]:  # type: ignore[type-arg]
+        root = Path(cfg.get("path") or base)
+        value = cfg.get(key)
+        return [str((root / v).resolve()) for v in (value if isinstance(value, list) else [value] if value else [])]
+
+    merged = {
+        "train": [p for c, y in zip(cfgs, yamls, strict=True) for p in split(c, "train", y.parent)],
+        "val": [p for c, y in zip(cfgs, yamls, strict=True) for p in split(c, "val", y.parent)],
+        "names": names[0],
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump(merged))
+    return out
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, required=True, help="a YOLO-OBB data.yaml")
+    p.add_argument(
+        "--merge", type=Path, action="append", default=[], help="more data.yaml to train on together (same class names)"
+    )
     p.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     p.add_argument("--weights", type=Path, default=REPO / "models" / "yolo26n-obb.pt", help="starting weights")
     p.add_argument("--name", default="shipwatch")
@@ -55,6 +82,8 @@ def main() -> int:
     os.environ.setdefault("YOLO_OFFLINE", "1")
     from ultralytics import YOLO
 
+    data = merge_datasets([a.data, *a.merge], a.runs / a.name / "data.yaml") if a.merge else a.data
+
     run = a.runs / a.name
     last = run / "weights" / "last.pt"
     if last.exists() and not a.fresh and not (run / "weights" / "done").exists():
@@ -67,7 +96,7 @@ def main() -> int:
             if getattr(a, key) is not None:
                 args[key] = getattr(a, key)
         YOLO(str(a.weights)).train(
-            data=str(a.data.resolve()), project=str(a.runs.resolve()), name=a.name, exist_ok=True, plots=False,
+            data=str(data.resolve()), project=str(a.runs.resolve()), name=a.name, exist_ok=True, plots=False,
             deterministic=True, verbose=False, **args,
         )  # fmt: skip
     (run / "weights" / "done").write_text(json.dumps({"best": str(run / "weights" / "best.pt")}) + "\n")

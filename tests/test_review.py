@@ -51,8 +51,11 @@ def test_review_sessions_then_export_and_train(store_dir: Path, tmp_path: Path) 
     features = json.loads((out / "labels.geojson").read_text())["features"]
     reviews = sorted((f["properties"]["review"], f["properties"]["class"]) for f in features)
     assert reviews == [("accepted", "ship"), ("accepted", "tanker"), ("rejected", "ship")]
-    cmd = [sys.executable, str(REPO / "scripts" / "train.py"), "--data", str(out / "dataset" / "data.yaml"), "--preset", "smoke",
-           "--name", "reviewed", "--runs", str(tmp_path / "runs")]  # fmt: skip
+    # the export, merged with a second dataset of the same classes (here: itself under another name)
+    other = tmp_path / "other.yaml"
+    other.write_text((out / "dataset" / "data.yaml").read_text())
+    cmd = [sys.executable, str(REPO / "scripts" / "train.py"), "--data", str(out / "dataset" / "data.yaml"), "--merge", str(other),
+           "--preset", "smoke", "--name", "reviewed", "--runs", str(tmp_path / "runs")]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env={**os.environ, "TQDM_DISABLE": "1"})
     assert proc.returncode == 0, proc.stdout[-1500:] + proc.stderr[-1500:]
     assert any((tmp_path / "runs" / "reviewed" / "weights").glob("*.pt"))
@@ -64,7 +67,12 @@ def test_review_sessions_then_export_and_train(store_dir: Path, tmp_path: Path) 
 def test_a_killed_session_keeps_its_decisions(store_dir: Path, tmp_path: Path) -> None:
     db = tmp_path / "shipwatch.db"
     db.write_bytes((store_dir / "shipwatch.db").read_bytes())
-    child = pexpect.spawn(sys.executable, ["-c", "from detector.cli.main import run; run()", "review", "--db", str(db)], encoding="utf-8", timeout=60)
+    child = pexpect.spawn(
+        sys.executable,
+        ["-c", "from detector.cli.main import run; run()", "review", "--db", str(db)],
+        encoding="utf-8",
+        timeout=60,
+    )
     for key in "ar":
         child.expect(PROMPT)
         child.send(key)
