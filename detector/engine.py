@@ -26,7 +26,16 @@ from detector.records import Detections
 from detector.tiling import tile_windows
 from detector.yolo import Detector
 
-__all__ = ["DetectSettings", "SceneResult", "detect_scene", "iter_window_batches"]
+__all__ = [
+    "DetectSettings",
+    "ScenePlan",
+    "SceneResult",
+    "detect_scene",
+    "finish_scene",
+    "infer_batch",
+    "iter_window_batches",
+    "plan_scene",
+]
 
 
 @dataclass(frozen=True)
@@ -133,6 +142,65 @@ def _box(window: Window) -> shapely.Polygon:
     return shapely.box(window.col_off, window.row_off, window.col_off + window.width, window.row_off + window.height)
 
 
+@dataclass(frozen=True)
+class ScenePlan:
+    """The windows of a scene: all of them, and those worth reading (data, AOI)."""
+
+    size: int
+    windows: list[Window]
+    to_read: list[Window]
+
+
+def plan_scene(scene: Scene, input_size: int, settings: DetectSettings, aoi: BaseGeometry | None = None) -> ScenePlan:
+    """Lay the windows of ``scene`` for a model of ``input_size`` at ``settings.scale``."""
+    size = window_side(input_size, settings.scale)
+    if settings.overlap >= size:
+        raise UsageError(f"--overlap {settings.overlap} px must be below the window size {size} px")
+    windows = list(tile_windows(scene.width, scene.height, size, settings.overlap))
+    to_read = [w for w in windows if scene.window_may_hold_data(w) and (aoi is None or aoi.intersects(_box(w)))]
+    return ScenePlan(size, windows, to_read)
+
+
+#: Per window: its boxes in scene pixels, and which of them touch nodata.
+WindowBoxes = tuple[Detections, NDArray[np.bool_]]
+
+
+def infer_batch(detector: Detector, batch: list[WindowData], settings: DetectSettings, size: int) -> list[WindowBoxes]:
+    """Run the model on read windows; boxes come back in scene pixels, tagged with their window.
+
+    The one implementation of inference for every engine (local and Ray).
+    """
+    if settings.scale != 1:
+        batch = [_enlarge(item, detector.input_size) for item in batch]
+    results = detector(np.stack([rgb for _, rgb, _ in batch]))
+    out = []
+    for (window, _, valid), dets in zip(batch, results, strict=True):
+        if settings.classes:
+            dets = dets[np.isin(dets.class_id, settings.classes)]
+        centre_ok, corner_bad = _on_valid(dets, valid)
+        dets = dets[centre_ok]
+        if settings.scale != 1:
+            dets = _shrink(dets, size / detector.input_size)
+        out.append((dets.shifted(int(window.col_off), int(window.row_off)), corner_bad[centre_ok]))
+    return out
+
+
+def finish_scene(
+    scene: Scene, plan: ScenePlan, boxes: list[WindowBoxes], settings: DetectSettings, aoi: BaseGeometry | None, inferred: int
+) -> SceneResult:
+    """Edge policy, AOI and the seam merge over all windows' boxes: the one implementation for every engine."""
+    found = Detections.concat([d for d, _ in boxes])
+    bad = np.concatenate([b for _, b in boxes]) if boxes else np.zeros(0, bool)
+    if aoi is not None and len(found):
+        inside = shapely.contains_xy(aoi, found.obb[:, 0], found.obb[:, 1])
+        found, bad = found[inside], bad[inside]
+    if not settings.keep_cut and len(found):
+        keep = ~(bad | touches_invalid(found, scene.width, scene.height, EDGE_MARGIN_PX))
+        found = found[keep]
+    merged = merge_seams(found, cut_by_window(found, plan.size, scene.width, scene.height), settings.merge_ios)
+    return SceneResult(merged, len(plan.windows), inferred, len(plan.windows) - inferred)
+
+
 def detect_scene(
     scene: Scene,
     detector: Detector,
@@ -155,40 +223,15 @@ def detect_scene(
     Returns:
         Merged detections in scene pixels, canonical order.
     """
-    size = window_side(detector.input_size, settings.scale)
-    if settings.overlap >= size:
-        raise UsageError(f"--overlap {settings.overlap} px must be below the window size {size} px")
-    windows = list(tile_windows(scene.width, scene.height, size, settings.overlap))
-    to_read = [w for w in windows if scene.window_may_hold_data(w) and (aoi is None or aoi.intersects(_box(w)))]
-    if on_windows and len(windows) > len(to_read):
-        on_windows(len(windows) - len(to_read))
-    parts: list[Detections] = []
+    plan = plan_scene(scene, detector.input_size, settings, aoi)
+    if on_windows and len(plan.windows) > len(plan.to_read):
+        on_windows(len(plan.windows) - len(plan.to_read))
+    boxes: list[WindowBoxes] = []
     inferred = 0
-    nodata_cut: list[NDArray[np.bool_]] = []
-    for batch, skipped in iter_window_batches(scene, to_read, settings.batch_size, settings.prefetch, pool):
+    for batch, skipped in iter_window_batches(scene, plan.to_read, settings.batch_size, settings.prefetch, pool):
         if batch:
-            if settings.scale != 1:
-                batch = [_enlarge(item, detector.input_size) for item in batch]
-            results = detector(np.stack([rgb for _, rgb, _ in batch]))
+            boxes += infer_batch(detector, batch, settings, plan.size)
             inferred += len(batch)
-            for (window, _, valid), dets in zip(batch, results, strict=True):
-                if settings.classes:
-                    dets = dets[np.isin(dets.class_id, settings.classes)]
-                centre_ok, corner_bad = _on_valid(dets, valid)
-                dets = dets[centre_ok]
-                if settings.scale != 1:
-                    dets = _shrink(dets, size / detector.input_size)
-                parts.append(dets.shifted(int(window.col_off), int(window.row_off)))
-                nodata_cut.append(corner_bad[centre_ok])
         if on_windows:
             on_windows(len(batch) + skipped)
-    found = Detections.concat(parts)
-    bad = np.concatenate(nodata_cut) if nodata_cut else np.zeros(0, bool)
-    if aoi is not None and len(found):
-        inside = shapely.contains_xy(aoi, found.obb[:, 0], found.obb[:, 1])
-        found, bad = found[inside], bad[inside]
-    if not settings.keep_cut and len(found):
-        keep = ~(bad | touches_invalid(found, scene.width, scene.height, EDGE_MARGIN_PX))
-        found = found[keep]
-    merged = merge_seams(found, cut_by_window(found, size, scene.width, scene.height), settings.merge_ios)
-    return SceneResult(merged, len(windows), inferred, len(windows) - inferred)
+    return finish_scene(scene, plan, boxes, settings, aoi, inferred)

@@ -9,6 +9,7 @@ then written from the store, so a rerun gives byte-identical files.
 from __future__ import annotations
 
 import contextlib
+import enum
 import hashlib
 import json
 import logging
@@ -20,8 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import shapely
+from shapely.geometry.base import BaseGeometry
 
 from detector.aoi import aoi_digest, aoi_in_pixels, load_aoi
+from detector.distributed import RayConfig, RayEngine
 from detector.engine import DetectSettings, SceneResult, detect_scene, window_side
 from detector.errors import ShipwatchError
 from detector.export import write_csv, write_geojson
@@ -36,9 +39,14 @@ from detector.store import SceneKey, SceneRow, Store
 from detector.tiling import overlap_for_gsd, tile_windows
 from detector.yolo import DEFAULT_MAX_DET, Detector, Device, Head, YoloDetector
 
-__all__ = ["DetectOptions", "JobReport", "SceneOutcome", "run_detect", "scene_content_hash"]
+__all__ = ["DetectOptions", "Engine", "JobReport", "SceneOutcome", "run_detect", "scene_content_hash"]
 
 log = logging.getLogger("shipwatch")
+
+
+class Engine(enum.StrEnum):
+    LOCAL = "local"
+    RAY = "ray"
 
 
 @dataclass(frozen=True)
@@ -64,11 +72,24 @@ class DetectOptions:
     keep_cut: bool = False
     aoi: Path | None = None
     quicklook: bool = False
+    engine: Engine = Engine.LOCAL
+    ray: RayConfig = field(default_factory=RayConfig)
 
     def result_settings(self) -> dict[str, object]:
         """The options that change results (hashed into the store key)."""
         d = asdict(self)
-        for key in ("weights", "trust_weights", "batch_size", "readers", "backend", "device", "max_pixels", "quicklook"):
+        for key in (
+            "weights",
+            "trust_weights",
+            "batch_size",
+            "readers",
+            "backend",
+            "device",
+            "max_pixels",
+            "quicklook",
+            "engine",
+            "ray",
+        ):
             d.pop(key)
         d["acquired"] = self.acquired.isoformat() if self.acquired else None
         d["aoi"] = aoi_digest(load_aoi(self.aoi)) if self.aoi else None
@@ -239,6 +260,7 @@ class _Job:
         self.aoi = load_aoi(options.aoi) if options.aoi else None
         self._factory = detector_factory or _yolo
         self._detectors: dict[str, Detector] = {}
+        self._ray: dict[str, RayEngine] = {}
         self.pool: ReaderPool | None = None
         self.batch_size = options.batch_size
 
@@ -280,13 +302,30 @@ class _Job:
                 ships = self.store.count_ships(existing)
                 return SceneOutcome(path, ships=ships, reused=True, all_nodata=row.status == "all_nodata"), (scene, existing)
             log.info("%s: model %s (%s)", path, spec.name if spec else weights.name, reason)
-            return self._detect(path, scene, key, gsd, spec, self.detector(spec, weights, sha), reason)
+            return self._detect(path, scene, key, gsd, spec, weights, reason)
         except ShipwatchError as exc:
             self.store.add_failure(self.run_id, str(path), str(exc))
             return SceneOutcome(path, error=str(exc)), None
 
+    def _runner(self, spec: ModelSpec | None, weights: Path, sha: str) -> tuple[int, tuple[str, ...]]:
+        """Ready the engine for a model; return its input size and class names."""
+        if self.options.engine is Engine.RAY:
+            if sha not in self._ray:
+                if self.batch_size == 0:
+                    self.batch_size = self.options.batch_size or 4
+                self._ray[sha] = self.stack.enter_context(RayEngine(self.options.ray, self._factory, weights, spec, self.options))
+            if spec is not None:
+                return spec.input_size, tuple(spec.classes)
+        detector = self.detector(spec, weights, sha)
+        return detector.input_size, detector.class_names
+
+    def _run(self, sha: str, scene: Scene, settings: DetectSettings, aoi_px: BaseGeometry | None) -> SceneResult:
+        if self.options.engine is Engine.RAY:
+            return self._ray[sha].detect_scene(scene, settings, self.progress.windows_done, aoi_px)
+        return detect_scene(scene, self._detectors[sha], settings, self.progress.windows_done, self.pool, aoi_px)
+
     def _detect(
-        self, path: Path, scene: Scene, key: SceneKey, gsd: float | None, spec: ModelSpec | None, detector: Detector, reason: str
+        self, path: Path, scene: Scene, key: SceneKey, gsd: float | None, spec: ModelSpec | None, weights: Path, reason: str
     ) -> tuple[SceneOutcome, tuple[Scene, int]]:
         o = self.options
         model = spec.name if spec else "weights " + key.weights_sha256[:12]
@@ -295,15 +334,16 @@ class _Job:
             notes.append(
                 f"ground sample distance {gsd:.2f} m is outside {spec.name}'s {spec.gsd_m[0]:g}-{spec.gsd_m[1]:g} m; expect few ships"
             )
+        input_size, class_names = self._runner(spec, weights, key.weights_sha256)
         scale = spec.scale if spec else 1.0
-        side = window_side(detector.input_size, scale)
+        side = window_side(input_size, scale)
         overlap = o.overlap if o.overlap is not None else overlap_for_gsd(gsd, side)
         settings = DetectSettings(overlap, self.batch_size, spec.ship_class_ids if spec else (), o.keep_cut, scale=scale)
         n_windows = sum(1 for _ in tile_windows(scene.width, scene.height, side, overlap))
         self.progress.scene_started(path, n_windows, scene.width * scene.height * (gsd or 0.0) ** 2 / 1e6)
         aoi_px = aoi_in_pixels(self.aoi, scene.crs, scene.transform) if self.aoi is not None else None
-        result = detect_scene(scene, detector, settings, self.progress.windows_done, self.pool, aoi_px)
-        ships = _ships(scene, result, detector.class_names, gsd)
+        result = self._run(key.weights_sha256, scene, settings, aoi_px)
+        ships = _ships(scene, result, class_names, gsd)
         row = SceneRow(
             key=key,
             path=str(path),

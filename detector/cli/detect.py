@@ -10,9 +10,10 @@ import click
 from tqdm import tqdm
 
 from detector.acquisition import parse_time
+from detector.distributed import RayConfig
 from detector.errors import UsageError
 from detector.inputs import expand_inputs
-from detector.job import DetectOptions, Progress, SceneOutcome, run_detect
+from detector.job import DetectOptions, Engine, Progress, SceneOutcome, run_detect
 from detector.raster import DEFAULT_MAX_PIXELS
 from detector.runtimes import Backend
 from detector.yolo import DEFAULT_MAX_DET, Device, Head
@@ -94,6 +95,14 @@ def _time(text: str | None) -> datetime | None:
 @click.option("--max-pixels", default=DEFAULT_MAX_PIXELS, show_default=True, type=click.IntRange(1), help="Refuse larger scenes.")
 @click.option("--keep-cut", is_flag=True, help="Keep ships cut by the scene edge or nodata (their size is then partial).")
 @click.option("--aoi", type=click.Path(dir_okay=False, path_type=Path), help="GeoJSON polygon(s), lon/lat: only look there.")
+@click.option(
+    "--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True, help="Run here, or on a Ray cluster."
+)
+@click.option("--address", help="Ray cluster address (default: start a local Ray for the run).")
+@click.option("--ray-actors", default=0, type=click.IntRange(0), help="Model actors [default: one per GPU, 2 without GPUs].")
+@click.option("--actors-per-gpu", default=1, show_default=True, type=click.IntRange(1))
+@click.option("--ray-readers", default=8, show_default=True, type=click.IntRange(1), help="Read tasks in flight.")
+@click.option("--object-store-mb", type=click.IntRange(64), help="Object store of a local Ray instance.")
 @click.option("--quicklook", is_flag=True, help="Also draw OUT/quicklook/<scene>.png with the boxes.")
 def detect(
     inputs: tuple[str, ...],
@@ -116,6 +125,12 @@ def detect(
     max_pixels: int,
     keep_cut: bool,
     aoi: Path | None,
+    engine: str,
+    address: str | None,
+    ray_actors: int,
+    actors_per_gpu: int,
+    ray_readers: int,
+    object_store_mb: int | None,
     quicklook: bool,
 ) -> None:
     """Find ships in INPUT scenes (files, band folders, folders, globs, @list.txt).
@@ -143,6 +158,8 @@ def detect(
         keep_cut=keep_cut,
         aoi=aoi,
         quicklook=quicklook,
+        engine=Engine(engine),
+        ray=RayConfig(address, ray_actors, actors_per_gpu, ray_readers, object_store_mb),
     )
     paths = expand_inputs(inputs)
     bar = _Bar(len(paths))

@@ -1,0 +1,166 @@
+"""The Ray engine: the same detect job across many GPUs and machines.
+
+CPU tasks read windows; model actors (one GPU each where there are GPUs, CPU
+actors otherwise) hold the model, loaded once per actor, and run
+:func:`detector.engine.infer_batch`; the driver merges each scene with
+:func:`detector.engine.finish_scene`. Reading, inference, merging and
+georeferencing are the local engine's own code, and results go through the
+same store and keys, so a job started on one engine resumes on the other.
+
+Faults: a reader task whose worker dies is retried (``max_retries``); a model
+actor that dies is restarted and its pending batches are retried
+(``max_restarts``, ``max_task_retries``). Results are collected in window
+order, so the merge sees exactly what the local engine sees.
+
+Without ``address`` a local Ray instance is started for the run and shut down
+after. ``pip install 'shipwatch[ray]'`` installs Ray.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from rasterio.windows import Window
+from shapely.geometry.base import BaseGeometry
+
+from detector.engine import DetectSettings, SceneResult, WindowBoxes, finish_scene, infer_batch, plan_scene
+from detector.errors import UsageError
+from detector.models import ModelSpec
+from detector.raster import ReadSpec, Scene, SceneReader
+
+__all__ = ["RayConfig", "RayEngine"]
+
+
+@dataclass(frozen=True)
+class RayConfig:
+    """Ray settings.
+
+    Attributes:
+        address: a running cluster (``ray://host:10001`` or ``auto``); None starts a local one.
+        actors: model actors; 0 means one per GPU, or 2 on a machine without GPUs.
+        actors_per_gpu: actors sharing one GPU (fractional GPUs).
+        readers: reader tasks in flight at once (bounds memory in the object store).
+        object_store_mb: object store size for a local instance (None: Ray's default).
+        actor_cpus: CPUs an actor reserves (None: 1 beside a GPU, 0.1 without: a
+            reservation is bookkeeping, and actors of several models in one job
+            must never hold every CPU and starve the readers).
+        reader_cpus: CPUs a read task reserves.
+    """
+
+    address: str | None = None
+    actors: int = 0
+    actors_per_gpu: int = 1
+    readers: int = 8
+    object_store_mb: int | None = None
+    actor_cpus: float | None = None
+    reader_cpus: float = 0.25
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise UsageError("--engine ray needs Ray: pip install 'shipwatch[ray]' (or pip install 'ray>=2.9')") from None
+    return ray
+
+
+def _read(spec: ReadSpec, windows: list[tuple[int, int, int, int]]) -> list[tuple[Window, Any, Any]]:
+    with SceneReader(spec) as reader:
+        out = []
+        for c, r, w, h in windows:
+            window = Window(c, r, w, h)
+            rgb, valid = reader.read(window)
+            out.append((window, rgb, valid))
+        return out
+
+
+class _ModelActor:
+    def __init__(self, factory: Callable[..., Any], weights: Path, spec: ModelSpec | None, options: Any) -> None:
+        self.detector = factory(weights, spec, options)
+
+    def infer(self, batch: list[tuple[Window, Any, Any]], settings: DetectSettings, size: int) -> list[WindowBoxes]:
+        items = [item for item in batch if item[2].any()]  # all-nodata windows are never inferred
+        return infer_batch(self.detector, items, settings, size) if items else []
+
+    def pid(self) -> int:
+        import os
+
+        return os.getpid()
+
+
+class RayEngine:
+    """Model actors for one weights file on a Ray cluster; use as a context manager."""
+
+    def __init__(
+        self, config: RayConfig, factory: Callable[..., Any], weights: Path, spec: ModelSpec | None, options: Any
+    ) -> None:
+        ray = _ray()
+        self.ray = ray
+        self._started = False
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+            if config.address:
+                ray.init(address=config.address, **kwargs)
+            else:
+                if config.object_store_mb:
+                    kwargs["object_store_memory"] = config.object_store_mb * 2**20
+                ray.init(**kwargs)
+            self._started = True
+        gpus = int(ray.cluster_resources().get("GPU", 0))
+        n = config.actors or (gpus * config.actors_per_gpu if gpus else 2)
+        gpu_share = 1.0 / config.actors_per_gpu if gpus else 0
+        cpus = config.actor_cpus if config.actor_cpus is not None else (1.0 if gpus else 0.1)
+        actor = ray.remote(num_cpus=cpus, num_gpus=gpu_share, max_restarts=3, max_task_retries=3)(_ModelActor)
+        self.actors = [actor.remote(factory, weights, spec, options) for _ in range(n)]
+        self._read = ray.remote(num_cpus=config.reader_cpus, max_retries=3)(_read)
+        self.config = config
+        self.input_size = int(spec.input_size) if spec else 1024
+        self.class_names: tuple[str, ...] = tuple(spec.classes) if spec else ()
+
+    def __enter__(self) -> RayEngine:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        for a in self.actors:
+            self.ray.kill(a)
+        if self._started:
+            self.ray.shutdown()
+
+    def detect_scene(
+        self,
+        scene: Scene,
+        settings: DetectSettings,
+        on_windows: Callable[[int], None] | None = None,
+        aoi: BaseGeometry | None = None,
+    ) -> SceneResult:
+        """The Ray twin of :func:`detector.engine.detect_scene`."""
+        ray = self.ray
+        plan = plan_scene(scene, self.input_size, settings, aoi)
+        if on_windows and len(plan.windows) > len(plan.to_read):
+            on_windows(len(plan.windows) - len(plan.to_read))
+        spec = scene.read_spec
+        batches = [plan.to_read[i : i + settings.batch_size] for i in range(0, len(plan.to_read), settings.batch_size)]
+        pending: list[Any] = []
+        results: list[list[WindowBoxes]] = []
+        inferred = 0
+        for k, batch in enumerate(batches):
+            windows = [(int(w.col_off), int(w.row_off), int(w.width), int(w.height)) for w in batch]
+            read = self._read.remote(spec, windows)
+            pending.append((len(batch), self.actors[k % len(self.actors)].infer.remote(read, settings, plan.size)))
+            while len(pending) >= self.config.readers:
+                count, ref = pending.pop(0)
+                results.append(ray.get(ref))
+                inferred += len(results[-1])
+                if on_windows:
+                    on_windows(count)
+        for count, ref in pending:
+            results.append(ray.get(ref))
+            inferred += len(results[-1])
+            if on_windows:
+                on_windows(count)
+        boxes = [b for part in results for b in part]
+        return finish_scene(scene, plan, boxes, settings, aoi, inferred)
