@@ -42,6 +42,7 @@ WINDOW = 1024
 OVERLAP = 205  # 0.2 of the window, SAHI's default ratio
 CONF = 0.25
 SHIP = 1  # DOTA class index
+RAY_ACTORS: list[str] = []
 
 
 def crops() -> list[Path]:
@@ -203,6 +204,39 @@ def run_model_only(scene: Path, device: str, batch_size: int) -> dict[str, objec
     return {"seconds": time.perf_counter() - start, "boxes": []}
 
 
+def run_ray_scaling(scene: Path, device: str, batch_size: int, actors: list[int]) -> dict[str, object]:
+    """Engine throughput (scene to merged boxes) locally and on a local Ray cluster with 1..n actors."""
+    import ray
+
+    from detector.distributed import RayConfig, RayEngine
+    from detector.engine import DetectSettings, detect_scene
+    from detector.job import DetectOptions, _yolo
+    from detector.models import resolve_weights
+    from detector.raster import open_scene
+    from detector.yolo import Device
+
+    options = DetectOptions(device=Device(device))
+    spec, weights, _ = resolve_weights()
+    settings = DetectSettings(overlap=OVERLAP, batch_size=batch_size or 4, classes=spec.ship_class_ids, keep_cut=True)
+    big = open_scene(scene)
+    warm = open_scene(REPO / "tests" / "data" / "marina_0p3m.tif")
+    rows = []
+    detector = _yolo(weights, spec, options)
+    detect_scene(warm, detector, settings)
+    start = time.perf_counter()
+    n_local = len(detect_scene(big, detector, settings).detections)
+    rows.append({"engine": "local", "actors": 0, "seconds": time.perf_counter() - start, "ships": n_local})
+    ray.init(include_dashboard=False, log_to_driver=False)
+    for n in actors:
+        with RayEngine(RayConfig(actors=n), _yolo, weights, spec, options) as engine:
+            engine.detect_scene(warm, settings)  # actors load the model and warm up
+            start = time.perf_counter()
+            found = engine.detect_scene(big, settings).detections
+            rows.append({"engine": "ray", "actors": n, "seconds": time.perf_counter() - start, "ships": len(found)})
+    ray.shutdown()
+    return {"seconds": rows[0]["seconds"], "boxes": [], "ray_scaling": rows}
+
+
 def _cuda_sync(device: str):  # type: ignore[no-untyped-def]
     if device == "cuda":
         import torch
@@ -221,6 +255,8 @@ def child(args: argparse.Namespace) -> None:
             result = run_naive(scene, args.device)
         elif args.method == "sahi":
             result = run_sahi(scene, args.device)
+        elif args.method == "ray_scaling":
+            result = run_ray_scaling(scene, args.device, args.batch_size, [int(n) for n in args.ray_actors.split(",")])
         else:
             result = run_model_only(scene, args.device, args.batch_size)
     result.update(peak_rss_mb=_peak_rss_mb(), gpu_max_alloc_mb=_gpu_alloc_mb(args.device))
@@ -231,6 +267,7 @@ def measure(method: str, scene: Path, device: str, batch_size: int = 0, readers:
     with tempfile.NamedTemporaryFile(suffix=".json") as f:
         cmd = [sys.executable, __file__, "--child", method, "--scene", str(scene), "--device", device, "--result", f.name]
         cmd += ["--batch-size", str(batch_size)] + (["--readers", str(readers)] if readers is not None else [])
+        cmd += ["--ray-actors", RAY_ACTORS[0]] if RAY_ACTORS else []
         subprocess.run(cmd, check=True)
         return json.loads(Path(f.name).read_text())
 
@@ -263,6 +300,8 @@ def main() -> None:
     p.add_argument("--readers", type=int, help="reader processes for (a); default: Shipwatch's choice")
     p.add_argument("--methods", default="shipwatch,naive,sahi,model_only")
     p.add_argument("--scaling", help="comma-separated scene sides for the scaling mode, e.g. 2048,4096,8192,16384")
+    p.add_argument("--engine", choices=["local", "ray"], default="local", help="ray: engine throughput with --ray-actors on a local Ray")
+    p.add_argument("--ray-actors", default="1,2", help="actor counts for --engine ray")
     p.add_argument("--workdir", type=Path, help="where built scenes go (default: a temporary folder)")
     p.add_argument("--json", type=Path, help="write the figures here")
     p.add_argument("--child", dest="method", help=argparse.SUPPRESS)
@@ -272,7 +311,10 @@ def main() -> None:
         return child(args)
     with tempfile.TemporaryDirectory() as tmp:
         work = args.workdir or Path(tmp)
-        report = scaling(args, work) if args.scaling else compare(args, work)
+        if args.engine == "ray":
+            report = ray_table(args, work)
+        else:
+            report = scaling(args, work) if args.scaling else compare(args, work)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n")
@@ -323,6 +365,22 @@ def compare(args: argparse.Namespace, work: Path) -> dict[str, object]:
         if report[key] is not None:
             print(f"{key:<22}{report[key]:.3f}")
     return report
+
+
+def ray_table(args: argparse.Namespace, work: Path) -> dict[str, object]:
+    import rasterio
+
+    RAY_ACTORS.append(args.ray_actors)
+    scene = args.scene or build_scene(work / f"bench_{args.size}.tif", args.size)
+    with rasterio.open(scene) as ds:
+        mpx = ds.width * ds.height / 1e6
+    rows = measure("ray_scaling", scene, args.device, args.batch_size)["ray_scaling"]
+    print(f"\nengine throughput, scene to merged boxes, {mpx:.1f} Mpx, device {args.device}")
+    print(f"{'engine':<8}{'actors':>7}{'seconds':>9}{'Mpx/s':>8}{'ships':>7}")
+    for r in rows:  # type: ignore[attr-defined]
+        r["mpx_s"] = mpx / r["seconds"]
+        print(f"{r['engine']:<8}{r['actors']:>7}{r['seconds']:>9.2f}{r['mpx_s']:>8.2f}{r['ships']:>7}")
+    return {"device": args.device, "mpx": mpx, "ray_scaling": rows}
 
 
 def scaling(args: argparse.Namespace, work: Path) -> dict[str, object]:
