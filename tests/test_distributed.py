@@ -46,7 +46,7 @@ def test_ray_engine_writes_what_the_local_engine_writes(scenes: list[Path], tmp_
 def test_a_killed_actor_does_not_change_the_result(scenes: list[Path], local_ray: None) -> None:
     from detector.distributed import RayConfig, RayEngine
 
-    spec, weights, sha = resolve_weights()
+    spec, weights, _ = resolve_weights()
     options = DetectOptions()
     settings = DetectSettings(overlap=512, batch_size=2, classes=spec.ship_class_ids)
     scene = open_scene(scenes[1])
