@@ -300,7 +300,9 @@ def main() -> None:
     p.add_argument("--readers", type=int, help="reader processes for (a); default: Shipwatch's choice")
     p.add_argument("--methods", default="shipwatch,naive,sahi,model_only")
     p.add_argument("--scaling", help="comma-separated scene sides for the scaling mode, e.g. 2048,4096,8192,16384")
-    p.add_argument("--engine", choices=["local", "ray"], default="local", help="ray: engine throughput with --ray-actors on a local Ray")
+    p.add_argument(
+        "--engine", choices=["local", "ray"], default="local", help="ray: engine throughput with --ray-actors on a local Ray"
+    )
     p.add_argument("--ray-actors", default="1,2", help="actor counts for --engine ray")
     p.add_argument("--workdir", type=Path, help="where built scenes go (default: a temporary folder)")
     p.add_argument("--json", type=Path, help="write the figures here")

@@ -36,7 +36,23 @@ def local_ray():  # type: ignore[no-untyped-def]
 
 def test_ray_engine_writes_what_the_local_engine_writes(scenes: list[Path], tmp_path: Path, local_ray: None) -> None:
     assert main(["detect", *map(str, scenes), "--out", str(tmp_path / "local"), "--batch-size", "4"]) == 0
-    assert main(["detect", *map(str, scenes), "--out", str(tmp_path / "ray"), "--batch-size", "4", "--engine", "ray", "--ray-actors", "2"]) == 0
+    assert (
+        main(
+            [
+                "detect",
+                *map(str, scenes),
+                "--out",
+                str(tmp_path / "ray"),
+                "--batch-size",
+                "4",
+                "--engine",
+                "ray",
+                "--ray-actors",
+                "2",
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "local" / "detections.csv").read_bytes() == (tmp_path / "ray" / "detections.csv").read_bytes()
     # a job started on one engine resumes on the other: nothing is run twice
     assert main(["detect", *map(str, scenes), "--out", str(tmp_path / "ray"), "--batch-size", "4"]) == 0
