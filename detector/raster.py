@@ -410,11 +410,14 @@ class SceneReader:
             raise _fail(
                 scene.path, f"read failed at window {inner}, the file is truncated or corrupt", "re-download or re-export it"
             ) from exc
+        pixels = _to_uint8(data, scene.stretch)
+        if (r1 - r0, c1 - c0) == (h, w) and len(pixels) == 3 and valid.all():
+            return np.ascontiguousarray(pixels.transpose(1, 2, 0)), valid  # the common case: one copy
         rgb = np.zeros((h, w, 3), np.uint8)
         ok = np.zeros((h, w), bool)
         ok[: r1 - r0, : c1 - c0] = valid
         # One band is grey: broadcast it to the three channels.
-        rgb[: r1 - r0, : c1 - c0] = _to_uint8(data, scene.stretch).transpose(1, 2, 0)
+        rgb[: r1 - r0, : c1 - c0] = pixels.transpose(1, 2, 0)
         if not valid.all():
             rgb[~ok] = 0
         return rgb, ok
