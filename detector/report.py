@@ -20,10 +20,10 @@ import numpy as np
 from numpy.typing import NDArray
 from rasterio.windows import Window
 
+from detector.aoi import aoi_in_pixels
 from detector.errors import ShipwatchError
 from detector.evidence import CARGO_ASSUMPTIONS
 from detector.export import atomic_write_text, period_of
-from detector.georef import Georeferencer
 from detector.raster import SceneReader, open_scene
 from detector.records import Ship, obb_corners
 from detector.sightings import StoreSightings
@@ -120,24 +120,6 @@ def _barrels(visits: Sequence[Visit]) -> str:
     return _fig(fig)
 
 
-def _zone_pixels(zone: Zone, geo: Georeferencer) -> NDArray[np.float64] | None:
-    from pyproj import Transformer
-
-    if geo.transform is None or geo._to_lonlat is None:
-        return None
-    to_crs = Transformer.from_crs("EPSG:4326", geo._to_lonlat.source_crs, always_xy=True)
-    ring = (
-        np.asarray(zone.polygon.exterior.coords)
-        if zone.polygon.geom_type == "Polygon"
-        else np.asarray(zone.polygon.geoms[0].exterior.coords)
-    )
-    x, y = to_crs.transform(ring[:, 0], ring[:, 1])
-    inv = ~geo.transform
-    return np.column_stack(
-        [inv.a * np.asarray(x) + inv.b * np.asarray(y) + inv.c, inv.d * np.asarray(x) + inv.e * np.asarray(y) + inv.f]
-    )
-
-
 def _quicklook(store: StoreSightings, zones: Sequence[Zone], max_side: int = 1100) -> tuple[str, str]:
     """The scene with the most ships, decimated, zones in yellow and ships in red."""
     by_scene = Counter(s.scene for s in store.ships)
@@ -153,11 +135,12 @@ def _quicklook(store: StoreSightings, zones: Sequence[Zone], max_side: int = 110
     with SceneReader(scene) as reader:
         rgb = reader.read_decimated(shape) if scale < 1 else reader.read(Window(0, 0, scene.width, scene.height))[0]
     canvas = np.ascontiguousarray(rgb[..., ::-1])
-    geo = Georeferencer(scene.crs, scene.transform)
-    for zone in zones:
-        px = _zone_pixels(zone, geo)
-        if px is not None:
-            cv2.polylines(canvas, [np.round(px * scale * 4).astype(np.int32)], True, (0, 220, 255), 1, cv2.LINE_AA, shift=2)
+    if scene.georeferenced:
+        for zone in zones:
+            shape = aoi_in_pixels(zone.polygon, scene.crs, scene.transform)
+            for ring in getattr(shape, "geoms", [shape]):
+                px = np.asarray(ring.exterior.coords)
+                cv2.polylines(canvas, [np.round(px * scale * 4).astype(np.int32)], True, (0, 220, 255), 1, cv2.LINE_AA, shift=2)
     ships = [s for s in store.ships if s.scene == row.name]
     if ships:
         corners = obb_corners(np.array([[s.px_cx, s.px_cy, s.px_length, s.px_width, s.px_angle_deg] for s in ships])) * scale

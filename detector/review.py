@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import shapely
+from rasterio.windows import Window
 
 from detector.chips import BuildSettings, LabelledScene, build_yolo_obb
 from detector.classify import TankerModel
@@ -192,8 +193,6 @@ def export_reviews(
     for sid in order:
         row = store.scene(sid)
         scene = open_scene(row.path)
-        from rasterio.windows import Window
-
         with SceneReader(scene) as reader:
             rgb, _ = reader.read(Window(0, 0, scene.width, scene.height))
         kept = [(d, s) for d, s in by_scene[sid] if decided[d] != Decision.REJECTED]
