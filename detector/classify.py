@@ -5,7 +5,8 @@ config (``detector/data/classify.json``, or a file of the same shape):
 
 * the model's own class, where the model has a tanker class (its score);
 * geometry: length, and the length-to-beam ratio, where measured;
-* the zone's cargo (a ship at an ``oil`` berth is very likely a tanker).
+* the zone's cargo (a ship at an ``oil`` berth is very likely a tanker);
+* the AIS ship type of the vessel matched to it, where AIS matched.
 
 The evidence used is returned beside the answer, so a reviewer can see why.
 """
@@ -64,6 +65,7 @@ class TankerModel:
         cargo: str | None = None,
         model_class: str | None = None,
         model_score: float | None = None,
+        ais_type: int | None = None,
     ) -> TankerEvidence:
         odds = self.prior / (1 - self.prior)
         evidence = {"prior": self.prior}
@@ -75,6 +77,11 @@ class TankerModel:
             p = min(max(model_score, 1e-3), 1 - 1e-3)
             lr = (p / (1 - p)) / odds
             evidence["model"] = lr
+            odds *= lr
+        if ais_type is not None and self.config.get("ais_type_lr"):
+            kind = "tanker" if 80 <= ais_type <= 89 else "other"
+            lr = float(self.config["ais_type_lr"][kind])
+            evidence[f"ais_type:{ais_type}"] = lr
             odds *= lr
         if cargo and cargo in self.config.get("cargo_lr", {}):
             lr = float(self.config["cargo_lr"][cargo])

@@ -9,13 +9,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from detector.ais import read_ais
 from detector.evidence import visits_with_evidence
 from detector.export import atomic_write_text, write_visits
 from detector.job import DetectOptions, JobReport, Progress, run_detect
 from detector.render import render_acquisition
 from detector.report import ReportInput, write_report
 from detector.sightings import load_store
-from detector.simulate import SimConfig, Simulation, simulate
+from detector.simulate import SimConfig, Simulation, ais_reports, simulate
 from detector.visits import Visit
 from detector.zones import DEFAULT_ZONES, load_zones
 
@@ -56,6 +57,16 @@ def _write_truth(sim: Simulation, folder: Path) -> None:
     atomic_write_text(folder / "ships.csv", buf.getvalue())
 
 
+def _write_ais(sim: Simulation, path: Path) -> None:
+    """The simulated AIS of the vessels that broadcast, as MarineCadastre CSV."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["MMSI", "BaseDateTime", "LAT", "LON", "SOG", "VesselType", "Length"])
+    for mmsi, when, lon, lat, kind, length in ais_reports(sim):
+        w.writerow([mmsi, when.strftime("%Y-%m-%dT%H:%M:%S"), round(lat, 6), round(lon, 6), 0.0, kind, length])
+    atomic_write_text(path, buf.getvalue())
+
+
 def run_demo(
     out: Path,
     config: SimConfig | None = None,
@@ -65,7 +76,8 @@ def run_demo(
     """Simulate ``config.days`` of Vostochny, write scenes and truth, detect, link visits.
 
     Writes ``out/scenes/<time>/`` band folders, ``out/truth/`` (visits.csv,
-    visit_counts.csv, ships.csv), ``out/detections.*`` with the store, and
+    visit_counts.csv, ships.csv), the simulated AIS of the vessels that
+    broadcast (``out/ais.csv``), ``out/detections.*`` with the store, and
     ``out/visits/`` and ``out/report.html``.
     """
     config = config or SimConfig()
@@ -80,9 +92,10 @@ def run_demo(
         if on_render:
             on_render(i + 1, len(sim.acquisitions))
     _write_truth(sim, out / "truth")
+    _write_ais(sim, out / "ais.csv")
     report = run_detect(folders, out, DetectOptions(aoi=DEFAULT_ZONES), progress, command="demo")
     store = load_store(out / "shipwatch.db")
-    visits = visits_with_evidence(store.acquisitions, store.sightings, zones)
+    visits = visits_with_evidence(store.acquisitions, store.sightings, zones, tracks=read_ais(out / "ais.csv"))
     write_visits(out / "visits", visits)
     write_report(ReportInput(visits, zones, store, title="Shipwatch demo: simulated Vostochny"), out)
     return DemoResult(sim, report, visits)

@@ -211,11 +211,12 @@ def enrich(
     for v in visits:
         beams = sightings.beam_m[v.sightings]  # type: ignore[index]
         v.beam_m = float(np.nanmedian(beams)) if not np.isnan(beams).all() else None
-        verdict = classifier(v.length_m, v.beam_m, cargo_at(v.lon, v.lat))
-        v.tanker_prob, v.evidence = verdict.tanker_prob, verdict.as_json()
-        v.class_name = verdict.class_name
         if tracks is not None:
             v.mmsi, v.dark = visit_ais(v, sightings, mmsi, covered)
+        ais_type = tracks.types.get(v.mmsi) if tracks is not None and v.mmsi is not None else None
+        verdict = classifier(v.length_m, v.beam_m, cargo_at(v.lon, v.lat), ais_type=ais_type)
+        v.tanker_prob, v.evidence = verdict.tanker_prob, verdict.as_json()
+        v.class_name = verdict.class_name
         if watchlist:
             v.candidates = "; ".join(
                 f"{w.name} ({w.imo}) {score:.2f}" for w, score in candidates(v.length_m, v.beam_m, v.mmsi, watchlist)

@@ -34,7 +34,7 @@ from shapely.geometry.base import BaseGeometry
 from detector.visits import Acquisition, Visit
 from detector.zones import Zone, ZoneKind
 
-__all__ = ["SimConfig", "SimShip", "Simulation", "simulate"]
+__all__ = ["SimConfig", "SimShip", "Simulation", "ais_reports", "simulate"]
 
 _LENGTHS = {"tanker": (100, 250), "bulk": (150, 290), "container": (150, 300), "other": (60, 200)}
 _CARGO_CLASS = {"oil": "tanker", "coal": "bulk", "container": "container"}
@@ -51,6 +51,8 @@ class SimConfig:
     cloud_prob: float = 0.3
     partial_prob: float = 0.2
     seed: int = 0
+    dark_oil: float = 0.7  # share of tankers at oil berths with AIS off (the 2024 reporting)
+    dark_other: float = 0.1  # share of other vessels with AIS off
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ class Simulation:
     ships: list[list[SimShip]]  # per acquisition
     truth: list[Visit] = field(default_factory=list)
     aoi: BaseGeometry | None = None
+    stays: list[_Stay] = field(default_factory=list)
 
 
 @dataclass
@@ -88,6 +91,11 @@ class _Stay:
     lat: float
     length: float
     heading: float
+    ais: bool = True
+
+    @property
+    def mmsi(self) -> int:
+        return 273_000_000 + self.vessel  # synthetic numbers under Russia's MID (273)
 
 
 def _lognormal_hours(rng: np.random.Generator, median_h: float, low_h: float, high_h: float) -> float:
@@ -197,6 +205,9 @@ def simulate(zones: list[Zone], cfg: SimConfig = SimConfig()) -> Simulation:
             stays += _berth_stays(rng, zone, cfg, len(stays))
         elif zone.kind is ZoneKind.ANCHORAGE:
             stays += _anchor_stays(rng, zone, cfg, len(stays))
+    for stay in stays:
+        dark = cfg.dark_oil if stay.zone.cargo == "oil" else cfg.dark_other
+        stay.ais = bool(rng.random() >= dark)
     minx, miny, maxx, maxy = shapely.union_all([z.polygon for z in zones]).bounds
     pad = 0.01
     aoi = shapely.box(minx - pad, miny - pad, maxx + pad, maxy + pad)
@@ -237,7 +248,7 @@ def simulate(zones: list[Zone], cfg: SimConfig = SimConfig()) -> Simulation:
                 SimShip(s.vessel, k, s.class_name, float(lon), float(lat), s.length, s.length / 6.5, heading, bool(visible))
             )
         ships.append(here)
-    sim = Simulation(list(zones), acquisitions, ships, aoi=aoi)
+    sim = Simulation(list(zones), acquisitions, ships, aoi=aoi, stays=stays)
     sim.truth = _truth(sim, stays)
     return sim
 
@@ -287,6 +298,8 @@ def _truth(sim: Simulation, stays: list[_Stay]) -> list[Visit]:
                     length_m=stay.length,
                     arrived_after=arrived,
                     departed_before=departed,
+                    mmsi=stay.mmsi if stay.ais else None,
+                    dark=not stay.ais,
                 )
             )
         visits.sort(key=lambda v: (v.first_seen, v.lon, v.lat))
@@ -299,3 +312,19 @@ def _truth(sim: Simulation, stays: list[_Stay]) -> list[Visit]:
 def _sees(acq: Acquisition, zone: Zone, lon: float, lat: float) -> bool:
     """Whether ``acq`` observed the spot (which lies in ``zone``), as the linker judges it."""
     return acq.footprint is None or acq.footprint.contains(shapely.Point(lon, lat))
+
+
+_AIS_TYPE = {"tanker": 80, "bulk": 70, "container": 71, "other": 52}
+
+
+def ais_reports(sim: Simulation, every_h: float = 2.0) -> list[tuple[int, datetime, float, float, int, float]]:
+    """AIS of the vessels that broadcast: ``(mmsi, time, lon, lat, ship type, length)`` every ``every_h`` hours of each stay."""
+    rows = []
+    for stay in sim.stays:
+        if not stay.ais:
+            continue
+        t = stay.start
+        while t <= stay.end:
+            rows.append((stay.mmsi, t, stay.lon, stay.lat, _AIS_TYPE[stay.class_name], round(stay.length)))
+            t += timedelta(hours=every_h)
+    return sorted(rows, key=lambda r: (r[0], r[1]))

@@ -73,3 +73,12 @@ def test_candidates_and_cargo() -> None:
     low, high = barrels(183.0)
     # an MR product tanker (183 m, about 50,000 t deadweight) carries about 350,000-400,000 barrels
     assert low < 380_000 < high and high / low < 2.5
+
+
+def test_ais_ship_type_is_evidence() -> None:
+    from detector.classify import TankerModel
+
+    model = TankerModel()
+    at_anchor = model(length_m=180.0, beam_m=30.0)
+    assert model(length_m=180.0, beam_m=30.0, ais_type=80).tanker_prob > 0.9 > at_anchor.tanker_prob
+    assert model(length_m=180.0, beam_m=30.0, ais_type=70).tanker_prob < at_anchor.tanker_prob

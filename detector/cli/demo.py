@@ -43,6 +43,15 @@ def demo(out_dir: Path, days: int, seed: int) -> None:
         f"{found} ship detections; {len(result.visits)} visits counted -> {out_dir / 'visits'}; truth -> {out_dir / 'truth'}"
     )
     click.echo(f"report -> {out_dir / 'report.html'}")
+    leaf = {"berth", "anchorage"}
+    kinds = {z.name: z.kind.value for z in sim.zones}
+    dark = sum(1 for v in result.visits if v.dark and kinds[v.zone] in leaf)
+    dark_truth = sum(1 for v in sim.truth if v.dark and kinds[v.zone] in leaf)
+    tankers = sum(1 for v in result.visits if v.class_name == "tanker" and kinds[v.zone] in leaf)
+    tankers_truth = sum(1 for v in sim.truth if v.class_name == "tanker" and kinds[v.zone] in leaf)
+    click.echo(
+        f"tanker visits at berths and anchorages: {tankers} counted, {tankers_truth} true; dark visits: {dark} counted, {dark_truth} true"
+    )
     click.echo(f"\n{'zone':<30}{'class':<8}{'counted':>9}{'truth':>7}")
     for zone, cls, counted, truth in result.table():
         click.echo(f"{zone:<30}{cls:<8}{counted:>9}{truth:>7}")
