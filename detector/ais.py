@@ -19,7 +19,7 @@ import csv
 import json
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -192,7 +192,3 @@ def _read_csv(path: Path, f, rows, names, types, lengths) -> None:  # type: igno
             mmsi, _when(r[col["time"]], where), _num(r[col["lon"]], where, "lon", -180, 180),  # type: ignore[index]
             _num(r[col["lat"]], where, "lat", -90, 90), float(sog) if sog not in ("", None) else math.nan,  # type: ignore[index]
         ))  # fmt: skip
-
-
-def utc(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, UTC)
