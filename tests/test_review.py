@@ -104,3 +104,32 @@ def test_decisions_csv_and_bad_stores(store_dir: Path, tmp_path: Path) -> None:
     assert main(["review", "--db", str(other)]) == 2
     with pytest.raises(StoreError, match="not a Shipwatch store"):
         Store(other)
+
+
+def test_sixel_encodes_the_image(tmp_path: Path) -> None:
+    """Decode our sixel output and compare it with the quantised picture."""
+    import re
+
+    import cv2
+    import numpy as np
+    from PIL import Image
+
+    from detector.cli.review import sixel
+
+    img = np.zeros((13, 9, 3), np.uint8)
+    img[2:9, 1:5] = (255, 0, 0)
+    img[5:13, 4:9] = (0, 200, 50)
+    png = tmp_path / "a.png"
+    cv2.imwrite(str(png), img[..., ::-1])
+    text = sixel(png, colours=4)
+    assert text.startswith('\x1bPq"1;1;9;13') and text.endswith("\x1b\\")
+    expected = np.asarray(Image.open(png).convert("RGB").quantize(colors=4))
+    decoded = np.full((13, 9), -1)
+    body = text[text.index("#") : -2]
+    for row, band in enumerate(body.split("-")[:-1]):
+        for colour, run in re.findall(r"#(\d+)([?-~]*)\$", re.sub(r"#\d+;2;\d+;\d+;\d+", "", band)):
+            for col, ch in enumerate(run):
+                for bit in range(6):
+                    if (ord(ch) - 63) >> bit & 1:
+                        decoded[row * 6 + bit, col] = int(colour)
+    assert (decoded == expected).all()

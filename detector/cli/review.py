@@ -66,18 +66,57 @@ def _crop(item: ReviewItem, out: Path) -> Path:
     return out
 
 
-def _show(png: Path, open_viewer: bool) -> None:
-    """Inline in kitty or iTerm2; otherwise print the path (and hand it to the viewer with --open)."""
+def sixel(png: Path, colours: int = 64) -> str:
+    """A PNG as a sixel image (DEC graphics: one character per 6-pixel column, per palette colour)."""
+    from PIL import Image
+
+    image = Image.open(png).convert("RGB").quantize(colors=colours)
+    pixels = np.asarray(image)
+    palette = (image.getpalette() or [])[: 3 * colours]
+    h, w = pixels.shape
+    out = ["\x1bPq", f'"1;1;{w};{h}']
+    for i in range(len(palette) // 3):
+        r, g, b = palette[3 * i : 3 * i + 3]
+        out.append(f"#{i};2;{r * 100 // 255};{g * 100 // 255};{b * 100 // 255}")
+    weights = (1 << np.arange(6))[:, None]
+    for top in range(0, h, 6):
+        band = pixels[top : top + 6]
+        for colour in np.unique(band):
+            bits = ((band == colour) * weights[: len(band)]).sum(axis=0)
+            out.append(f"#{colour}" + "".join(chr(63 + int(b)) for b in bits) + "$")
+        out.append("-")
+    out.append("\x1b\\")
+    return "".join(out)
+
+
+def _protocol(choice: str) -> str:
+    if choice != "auto":
+        return choice
+    term, program = os.environ.get("TERM", ""), os.environ.get("TERM_PROGRAM", "")
+    if term == "xterm-kitty" or os.environ.get("KITTY_WINDOW_ID"):
+        return "kitty"
+    if program == "iTerm.app":
+        return "iterm"
+    if "sixel" in term or term in ("foot", "mlterm") or program in ("WezTerm", "mintty"):
+        return "sixel"
+    return "png"
+
+
+def _show(png: Path, open_viewer: bool, images: str = "auto") -> None:
+    """Inline in kitty, iTerm2 or a sixel terminal; otherwise print the path (and open it with --open)."""
+    protocol = _protocol(images)
     data = base64.b64encode(png.read_bytes()).decode()
-    if os.environ.get("TERM") == "xterm-kitty" or os.environ.get("KITTY_WINDOW_ID"):
+    if protocol == "kitty":
         chunks = [data[i : i + 4096] for i in range(0, len(data), 4096)]
         for i, chunk in enumerate(chunks):
             more = 1 if i < len(chunks) - 1 else 0
             head = f"a=T,f=100,m={more}" if i == 0 else f"m={more}"
             sys.stdout.write(f"\x1b_G{head};{chunk}\x1b\\")
         sys.stdout.write("\n")
-    elif os.environ.get("TERM_PROGRAM") == "iTerm.app":
+    elif protocol == "iterm":
         sys.stdout.write(f"\x1b]1337;File=inline=1;size={png.stat().st_size}:{data}\a\n")
+    elif protocol == "sixel":
+        sys.stdout.write(sixel(png) + "\n")
     else:
         click.echo(f"  crop: {png}")
         if open_viewer:
@@ -96,7 +135,7 @@ def _describe(item: ReviewItem, left: int) -> str:
     )
 
 
-def _session(db: Path, queue: QueueOrder, reviewer: str, open_viewer: bool, zones: Path | None) -> None:
+def _session(db: Path, queue: QueueOrder, reviewer: str, open_viewer: bool, zones: Path | None, images: str) -> None:
     with Store(db) as store:
         zone_list = load_zones(zones)
         crops = db.parent / "review_crops"
@@ -108,7 +147,7 @@ def _session(db: Path, queue: QueueOrder, reviewer: str, open_viewer: bool, zone
             item = items[0]
             click.echo(_describe(item, len(items)))
             try:
-                _show(_crop(item, crops / f"{item.detection_id}.png"), open_viewer)
+                _show(_crop(item, crops / f"{item.detection_id}.png"), open_viewer, images)
             except ShipwatchError as exc:
                 click.echo(f"  (no crop: {exc})")
             click.echo(f"  [{HELP}] ", nl=False)
@@ -139,9 +178,23 @@ def _session(db: Path, queue: QueueOrder, reviewer: str, open_viewer: bool, zone
 )
 @click.option("--zones", type=click.Path(dir_okay=False, path_type=Path), help="Zones GeoJSON [default: Vostochny].")
 @click.option("--open", "open_viewer", is_flag=True, help="Open each crop in the system viewer when the terminal cannot show it.")
+@click.option(
+    "--images",
+    type=click.Choice(["auto", "kitty", "iterm", "sixel", "png"]),
+    default="auto",
+    show_default=True,
+    help="How crops are shown.",
+)
 @click.pass_context
 def review(
-    ctx: click.Context, db: Path | None, queue: str, reviewer: str, decisions: Path | None, zones: Path | None, open_viewer: bool
+    ctx: click.Context,
+    db: Path | None,
+    queue: str,
+    reviewer: str,
+    decisions: Path | None,
+    zones: Path | None,
+    open_viewer: bool,
+    images: str,
 ) -> None:
     """Review detections one at a time: a accept, r reject, t tanker, o other, s skip, u undo, q quit."""
     if ctx.invoked_subcommand is not None:
@@ -156,7 +209,7 @@ def review(
         click.echo(f"{n} decisions applied from {decisions}")
         return
     try:
-        _session(db, QueueOrder(queue), reviewer, open_viewer, zones)
+        _session(db, QueueOrder(queue), reviewer, open_viewer, zones, images)
     except KeyboardInterrupt:
         click.echo("\ninterrupted; every decision is saved")
 
