@@ -29,7 +29,7 @@ from detector.engine import DetectSettings, SceneResult, detect_scene, window_si
 from detector.errors import ShipwatchError
 from detector.export import write_csv, write_geojson
 from detector.georef import Georeferencer, ground_sample_distance
-from detector.models import GSD_SLACK, RGB, ModelSpec, choose_model, resolve_weights
+from detector.models import RGB, ModelSpec, choose_model, in_gsd_range, resolve_weights
 from detector.quicklook import draw_quicklook
 from detector.raster import DEFAULT_MAX_PIXELS, Scene, band_names, open_scene
 from detector.readers import ReaderPool
@@ -330,7 +330,7 @@ class _Job:
         o = self.options
         model = spec.name if spec else "weights " + key.weights_sha256[:12]
         notes = [f"model {model}: {reason}"]
-        if spec and gsd and not spec.gsd_m[0] / GSD_SLACK <= gsd <= spec.gsd_m[1] * GSD_SLACK:
+        if spec and gsd and not in_gsd_range(spec, gsd):
             notes.append(
                 f"ground sample distance {gsd:.2f} m is outside {spec.name}'s {spec.gsd_m[0]:g}-{spec.gsd_m[1]:g} m; expect few ships"
             )

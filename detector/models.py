@@ -17,10 +17,22 @@ from pathlib import Path
 
 from detector.errors import UsageError, WeightsError
 
-__all__ = ["GSD_SLACK", "RGB", "ModelSpec", "choose_model", "models_dir", "registry", "resolve_weights", "sha256_file"]
+__all__ = [
+    "GSD_SLACK",
+    "RGB",
+    "ModelSpec",
+    "choose_model",
+    "in_gsd_range",
+    "models_dir",
+    "registry",
+    "resolve_weights",
+    "sha256_file",
+]
 
-#: A scene's GSD may exceed a model's range by this factor either way.
-GSD_SLACK = 1.5
+#: How far outside its GSD range a model is still used: finer imagery down to the
+#: low end / 1.5 (ships only get bigger), coarser only to the high end x 1.1 (ships
+#: shrink towards a few pixels, where false alarms take over).
+GSD_SLACK = (1.5, 1.1)
 #: The band names of an RGB image.
 RGB = ("red", "green", "blue")
 
@@ -183,6 +195,11 @@ def resolve_weights(weights: str | Path | None = None, trust: bool = False) -> t
     return spec, path, digest
 
 
+def in_gsd_range(spec: ModelSpec, gsd_m: float) -> bool:
+    """Whether ``spec`` suits imagery of ``gsd_m`` true ground metres (with :data:`GSD_SLACK`)."""
+    return spec.gsd_m[0] / GSD_SLACK[0] <= gsd_m <= spec.gsd_m[1] * GSD_SLACK[1]
+
+
 def choose_model(gsd_m: float | None, bands: frozenset[str], where: str) -> tuple[ModelSpec, str]:
     """The registry model for a scene of ``gsd_m`` true ground metres holding ``bands``.
 
@@ -196,10 +213,10 @@ def choose_model(gsd_m: float | None, bands: frozenset[str], where: str) -> tupl
     if gsd_m is None:
         spec = default_model()
         return spec, f"no ground sample distance known; the default model {spec.name}"
-    in_range = [s for s in specs if s.gsd_m[0] / GSD_SLACK <= gsd_m <= s.gsd_m[1] * GSD_SLACK]
+    in_range = [s for s in specs if in_gsd_range(s, gsd_m)]
     if not in_range:
         ranges = ", ".join(f"{s.name} {s.gsd_m[0]:g}-{s.gsd_m[1]:g} m" for s in specs)
-        coarse = gsd_m > max(s.gsd_m[1] for s in specs) * GSD_SLACK
+        coarse = gsd_m > max(s.gsd_m[1] for s in specs) * GSD_SLACK[1]
         advice = "ships are a pixel or two at this resolution" if coarse else "pass --weights to choose one"
         raise UsageError(f"{where}: ground sample distance {gsd_m:.2f} m fits no model ({ranges}); {advice}")
     for spec in in_range:
