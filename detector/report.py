@@ -18,14 +18,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 from numpy.typing import NDArray
-from rasterio.windows import Window
 
-from detector.aoi import aoi_in_pixels
 from detector.errors import ShipwatchError
 from detector.evidence import CARGO_ASSUMPTIONS
 from detector.export import atomic_write_text, period_of
-from detector.raster import SceneReader, open_scene
-from detector.records import Ship, obb_corners
+from detector.quicklook import scene_picture, ship_crop
+from detector.raster import Scene, open_scene
+from detector.records import Ship
 from detector.sightings import StoreSightings
 from detector.visits import Visit
 from detector.zones import Zone, ZoneKind
@@ -130,25 +129,12 @@ def _quicklook(store: StoreSightings, zones: Sequence[Zone], max_side: int = 110
         scene = open_scene(row.path)
     except ShipwatchError:
         return "", row.name
-    scale = min(1.0, max_side / max(scene.width, scene.height))
-    shape = (max(1, round(scene.height * scale)), max(1, round(scene.width * scale)))
-    with SceneReader(scene) as reader:
-        rgb = reader.read_decimated(shape) if scale < 1 else reader.read(Window(0, 0, scene.width, scene.height))[0]
-    canvas = np.ascontiguousarray(rgb[..., ::-1])
-    if scene.georeferenced:
-        for zone in zones:
-            shape = aoi_in_pixels(zone.polygon, scene.crs, scene.transform)
-            for ring in getattr(shape, "geoms", [shape]):
-                px = np.asarray(ring.exterior.coords)
-                cv2.polylines(canvas, [np.round(px * scale * 4).astype(np.int32)], True, (0, 220, 255), 1, cv2.LINE_AA, shift=2)
     ships = [s for s in store.ships if s.scene == row.name]
-    if ships:
-        corners = obb_corners(np.array([[s.px_cx, s.px_cy, s.px_length, s.px_width, s.px_angle_deg] for s in ships])) * scale
-        cv2.polylines(canvas, [np.round(c * 4).astype(np.int32) for c in corners], True, (40, 40, 255), 1, cv2.LINE_AA, shift=2)
-    return _png(canvas), f"{row.name} ({row.acquired_at:%Y-%m-%d %H:%M} UTC), {len(ships)} ships" if row.acquired_at else row.name
+    caption = f"{row.name} ({row.acquired_at:%Y-%m-%d %H:%M} UTC), {len(ships)} ships" if row.acquired_at else row.name
+    return _png(scene_picture(scene, ships, max_side, zones)), caption
 
 
-def _thumb(store: StoreSightings, ship: Ship, cache: dict[str, object]) -> str:
+def _thumb(store: StoreSightings, ship: Ship, cache: dict[str, Scene]) -> str:
     row = next((r for r in store.scenes if r.name == ship.scene), None)
     if row is None:
         return ""
@@ -157,19 +143,7 @@ def _thumb(store: StoreSightings, ship: Ship, cache: dict[str, object]) -> str:
     except ShipwatchError:
         return ""
     cache[row.path] = scene
-    half = int(max(24, ship.px_length * 1.5))
-    window = Window(int(ship.px_cx) - half, int(ship.px_cy) - half, 2 * half, 2 * half)
-    with SceneReader(scene) as reader:  # type: ignore[arg-type]
-        col0, row0 = max(0, int(window.col_off)), max(0, int(window.row_off))
-        rgb, _ = reader.read(Window(col0, row0, 2 * half, 2 * half))
-    zoom = max(1, 96 // (2 * half))
-    img = cv2.resize(np.ascontiguousarray(rgb[..., ::-1]), None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST)
-    c = (
-        obb_corners(np.array([[ship.px_cx - col0, ship.px_cy - row0, ship.px_length, ship.px_width, ship.px_angle_deg]]))[0]
-        * zoom
-    )
-    cv2.polylines(img, [np.round(c * 4).astype(np.int32)], True, (40, 40, 255), 1, cv2.LINE_AA, shift=2)
-    return _png(np.asarray(img, np.uint8))
+    return _png(ship_crop(scene, ship))
 
 
 _CSS = """body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}h1{font-size:22px}h2{font-size:17px;margin-top:28px}
@@ -239,7 +213,7 @@ def write_report(data: ReportInput, out: Path) -> Path:
     if data.store:
         for i, ship in enumerate(data.store.ships):
             ship_of[i] = ship
-    cache: dict[str, object] = {}
+    cache: dict[str, Scene] = {}
     header = "<tr><th>crop</th><th>id</th><th>zone</th><th>class</th><th>tanker p</th><th>first seen</th><th>last seen</th><th>obs</th><th>length m</th><th>mmsi</th><th>dark</th><th>candidates</th><th>barrels</th><th>evidence</th></tr>"
 
     def rows(visits: Sequence[Visit], limit: int) -> str:

@@ -16,11 +16,10 @@ from pathlib import Path
 import click
 import cv2
 import numpy as np
-from rasterio.windows import Window
 
 from detector.errors import ShipwatchError, UsageError
-from detector.raster import SceneReader, open_scene
-from detector.records import obb_corners
+from detector.quicklook import ship_crop
+from detector.raster import open_scene
 from detector.review import KEYS, QueueOrder, ReviewItem, apply_decisions, export_reviews, review_queue
 from detector.store import Store
 from detector.zones import load_zones
@@ -48,21 +47,9 @@ def _key() -> str:
 
 
 def _crop(item: ReviewItem, out: Path) -> Path:
-    """A PNG of the detection with context, its box in red, 4x enlarged when small."""
-    ship = item.ship
-    half = int(max(32, ship.px_length * 1.5))
-    scene = open_scene(item.scene_path)
-    c0, r0 = max(0, int(ship.px_cx) - half), max(0, int(ship.px_cy) - half)
-    with SceneReader(scene) as reader:
-        rgb, _ = reader.read(Window(c0, r0, 2 * half, 2 * half))
-    zoom = max(1, 256 // (2 * half))
-    img = cv2.resize(np.ascontiguousarray(rgb[..., ::-1]), None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST)
-    corners = (
-        obb_corners(np.array([[ship.px_cx - c0, ship.px_cy - r0, ship.px_length, ship.px_width, ship.px_angle_deg]]))[0] * zoom
-    )
-    cv2.polylines(img, [np.round(corners * 4).astype(np.int32)], True, (40, 40, 255), 1, cv2.LINE_AA, shift=2)
+    """A PNG of the detection with context, its box in red, enlarged when small."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(out), img)
+    cv2.imwrite(str(out), ship_crop(open_scene(item.scene_path), item.ship, min_half=32, side=256))
     return out
 
 
