@@ -87,6 +87,7 @@ def review_queue(
     decided = store.decisions()
     classifier = TankerModel()
     items = []
+    paths: dict[int, str] = {}
     for did, sid, ship in store.detection_rows(settings):
         if did in decided and decided[did][0] != Decision.SKIPPED:
             continue
@@ -94,7 +95,9 @@ def review_queue(
         p = classifier(ship.length_m, ship.beam_m, zone.cargo if zone else None).tanker_prob
         score_gap = abs(ship.score - threshold) / max(threshold, 1 - threshold)
         uncertainty = min(score_gap, abs(p - 0.5) * 2)
-        items.append(ReviewItem(did, sid, ship, store.scene(sid).path, zone.name if zone else None, p, uncertainty))
+        if sid not in paths:
+            paths[sid] = store.scene(sid).path
+        items.append(ReviewItem(did, sid, ship, paths[sid], zone.name if zone else None, p, uncertainty))
     skipped = {did for did, d in decided.items() if d[0] == Decision.SKIPPED}
     keys = {
         QueueOrder.UNCERTAIN: lambda it: (it.uncertainty, it.detection_id),

@@ -126,13 +126,17 @@ def _session(db: Path, queue: QueueOrder, reviewer: str, open_viewer: bool, zone
     with Store(db) as store:
         zone_list = load_zones(zones)
         crops = db.parent / "review_crops"
+        # The queue is built once and walked; it is rebuilt after an undo (the undone
+        # detection takes its place again) and when it runs out (skipped ones come back).
+        items, i = review_queue(store, zone_list, queue), 0
         while True:
-            items = review_queue(store, zone_list, queue)
+            if i >= len(items):
+                items, i = review_queue(store, zone_list, queue), 0
             if not items:
                 click.echo("Nothing left to review.")
                 return
-            item = items[0]
-            click.echo(_describe(item, len(items)))
+            item = items[i]
+            click.echo(_describe(item, len(items) - i))
             try:
                 _show(_crop(item, crops / f"{item.detection_id}.png"), open_viewer, images)
             except ShipwatchError as exc:
@@ -143,10 +147,12 @@ def _session(db: Path, queue: QueueOrder, reviewer: str, open_viewer: bool, zone
                 if key in KEYS:
                     store.add_review(item.detection_id, KEYS[key], reviewer)
                     click.echo(str(KEYS[key]))
+                    i += 1
                     break
                 if key == "u":
                     undone = store.undo_review(reviewer)
                     click.echo(f"undid detection {undone}" if undone else "nothing to undo")
+                    items, i = review_queue(store, zone_list, queue), 0
                     break
                 if key == "q":
                     click.echo("quit; every decision is saved")
