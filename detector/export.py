@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from detector.errors import UsageError
 from detector.records import Ship
 from detector.visits import Visit
 
@@ -200,9 +201,12 @@ def read_visits(path: Path) -> list[Visit]:
 
     with open(path, newline="", encoding="utf-8") as f:
         out = []
-        for r in csv.DictReader(f):
+        for n, r in enumerate(csv.DictReader(f), 2):
             first, last = when(r["first_seen"]), when(r["last_seen"])
-            assert first is not None and last is not None
+            if first is None or last is None:
+                raise UsageError(
+                    f"{path}:{n}: a visit without first_seen or last_seen; pass a visits.csv written by shipwatch visits"
+                )
             out.append(
                 Visit(
                     visit_id=int(r["visit_id"]),

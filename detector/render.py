@@ -21,9 +21,11 @@ import rasterio
 import shapely
 from numpy.typing import NDArray
 from pyproj import Transformer
+from rasterio.crs import CRS as RasterCRS
 from rasterio.features import rasterize
 from rasterio.transform import from_origin
 
+from detector.aoi import aoi_in_pixels
 from detector.simulate import SimShip, Simulation
 from detector.zones import ZoneKind
 
@@ -60,14 +62,15 @@ class Grid:
         self.transform = from_origin(self.x0, self.y1, gsd_m, gsd_m)
         self._to_utm = to_utm
 
+    def pixels(self, geom: shapely.Geometry) -> shapely.Geometry:
+        """A lon/lat geometry in this grid's pixels."""
+        return aoi_in_pixels(geom, RasterCRS.from_string(CRS), self.transform)
+
     def to_pixels(
         self, lon: NDArray[np.float64] | float, lat: NDArray[np.float64] | float
     ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         x, y = self._to_utm.transform(lon, lat)
         return (np.asarray(x) - self.x0) / self.gsd, (self.y1 - np.asarray(y)) / self.gsd
-
-    def polygon_pixels(self, geom: shapely.Geometry) -> shapely.Geometry:
-        return shapely.transform(geom, lambda c: np.column_stack(self.to_pixels(c[:, 0], c[:, 1])))
 
 
 def grid_for(sim: Simulation, gsd_m: float = 10.0) -> Grid:
@@ -147,7 +150,7 @@ def render_acquisition(sim: Simulation, index: int, folder: Path, gsd_m: float =
     chips = _chips()
     img = _water(chips["water"], shape, rng)
     land = _land(sim)
-    land_mask = rasterize([grid.polygon_pixels(land)], out_shape=shape, transform=rasterio.Affine.identity()).astype(bool)
+    land_mask = rasterize([grid.pixels(land)], out_shape=shape, transform=rasterio.Affine.identity()).astype(bool)
     if land_mask.any():
         img[:, land_mask] = _tile(chips["land"], shape, rng)[:, land_mask]
     for ship in sim.ships[index]:
@@ -156,7 +159,7 @@ def render_acquisition(sim: Simulation, index: int, folder: Path, gsd_m: float =
     acq = sim.acquisitions[index]
     data = np.clip(img, 1, 65535).astype(np.uint16)
     if acq.footprint is not None:
-        seen = rasterize([grid.polygon_pixels(acq.footprint)], out_shape=shape, transform=rasterio.Affine.identity()).astype(bool)
+        seen = rasterize([grid.pixels(acq.footprint)], out_shape=shape, transform=rasterio.Affine.identity()).astype(bool)
         data[:, ~seen] = 0
     stamp = acq.time.strftime("%Y-%m-%dT%H%M%S")
     folder.mkdir(parents=True, exist_ok=True)
