@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from detector.cli.detect import _Bar
+from detector.cli.detect import ProgressBar
 from detector.demo import run_demo
 from detector.simulate import SimConfig
 
@@ -31,7 +31,7 @@ def demo(out_dir: Path, days: int, seed: int) -> None:
             if done == total:
                 render_bar.close()
 
-        bar = _Bar(0)
+        bar = ProgressBar(0)
         try:
             result = run_demo(out_dir, config, bar, rendered)
         finally:

@@ -19,7 +19,7 @@ from detector.runtimes import Backend
 from detector.yolo import DEFAULT_MAX_DET, Device, Head
 
 
-class _Bar(Progress):
+class ProgressBar(Progress):
     """Scenes done with windows/s, km²/s and the ETA; a second bar for the windows of the current scene."""
 
     def __init__(self, n_scenes: int) -> None:
@@ -162,7 +162,7 @@ def detect(
         ray=RayConfig(address, ray_actors, actors_per_gpu, ray_readers, object_store_mb),
     )
     paths = expand_inputs(inputs)
-    bar = _Bar(len(paths))
+    bar = ProgressBar(len(paths))
     try:
         report = run_detect(paths, out_dir, options, bar, command="detect " + " ".join(inputs))
     finally:
