@@ -39,9 +39,9 @@ def scene_rgb(path: Path, bands: tuple[str, ...] | None) -> tuple[np.ndarray, ob
     """The whole scene as the detector sees it (same band stacking and stretch)."""
     index = None
     if bands and path.is_dir():
-        from detector.raster import _band_files
+        from detector.raster import band_names
 
-        files = sorted(_band_files(path))
+        files = list(band_names(path))
         missing = [b for b in bands if b not in files]
         if missing:
             raise UsageError(f"{path}: no band files for {', '.join(missing)}; pick bands among {', '.join(files)}")

@@ -22,7 +22,7 @@ import rasterio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from detector.chips import rle_decode
-from detector.raster import _band_files
+from detector.raster import band_files
 
 BANDS = ("B02", "B03", "B04", "B08")
 PATCH = 48
@@ -36,7 +36,7 @@ def main() -> None:
     n_ship = n_water = n_land = 0
     for image in sorted(data["images"], key=lambda i: i["file_name"]):
         port = image["file_name"].split("_rgb")[0]
-        files = _band_files(root / port)
+        files = band_files(root / port)
         if not all(b in files for b in BANDS):
             continue
         stack = np.stack([rasterio.open(files[b]).read(1) for b in BANDS])

@@ -130,7 +130,8 @@ def _fail(path: Path, problem: str, fix: str) -> SceneReadError:
     return SceneReadError(f"{path}: {problem}; {fix}")
 
 
-def _band_files(folder: Path) -> dict[str, Path]:
+def band_files(folder: Path) -> dict[str, Path]:
+    """Band name (``B04``...) to file, for the raster files of a folder named with Sentinel-2 bands."""
     found: dict[str, Path] = {}
     for child in sorted(folder.iterdir()):
         if child.suffix.lower() not in RASTER_SUFFIXES or not child.is_file():
@@ -143,12 +144,12 @@ def _band_files(folder: Path) -> dict[str, Path]:
 
 def band_names(path: Path) -> tuple[str, ...]:
     """Band names of a band folder, sorted (``--bands`` indexes them from 1)."""
-    return tuple(sorted(_band_files(path))) if path.is_dir() else ()
+    return tuple(sorted(band_files(path))) if path.is_dir() else ()
 
 
 def is_band_folder(path: Path) -> bool:
     """True when ``path`` is a folder holding Sentinel-2 style band files."""
-    return path.is_dir() and bool(_band_files(path))
+    return path.is_dir() and bool(band_files(path))
 
 
 def _select_bands(path: Path, count: int, bands: tuple[int, ...] | None) -> tuple[int, ...]:
@@ -164,7 +165,7 @@ def _select_bands(path: Path, count: int, bands: tuple[int, ...] | None) -> tupl
 
 def _resolve_bands(path: Path, bands: tuple[int, ...] | None) -> tuple[BandRef, ...]:
     if path.is_dir():
-        files = _band_files(path)
+        files = band_files(path)
         if not files:
             raise _fail(path, "folder holds no band files (names with B02, B03, B04 ...)", "pass a raster file or a band folder")
         if bands is None:

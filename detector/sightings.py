@@ -158,11 +158,6 @@ def load_store(path: Path) -> StoreSightings:
     return StoreSightings(acqs, sightings, ships, scenes)
 
 
-def _from_store(path: Path) -> tuple[list[Acquisition], Sightings]:
-    loaded = load_store(path)
-    return loaded.acquisitions, loaded.sightings
-
-
 def load_sightings(db: Path | None = None, detections: Path | None = None) -> tuple[list[Acquisition], Sightings]:
     """Acquisitions and sightings from a store (``db``) or a detections file.
 
@@ -172,4 +167,7 @@ def load_sightings(db: Path | None = None, detections: Path | None = None) -> tu
     """
     if (db is None) == (detections is None):
         raise UsageError("pass exactly one of --db and --detections")
-    return _from_store(db) if db is not None else _from_table(detections)  # type: ignore[arg-type]
+    if db is not None:
+        loaded = load_store(db)
+        return loaded.acquisitions, loaded.sightings
+    return _from_table(detections)  # type: ignore[arg-type]
