@@ -142,9 +142,8 @@ def scene_content_hash(scene: Scene) -> str:
     return digest.hexdigest()
 
 
-def _ships(scene: Scene, result: SceneResult, names: Sequence[str], gsd: float | None) -> list[Ship]:
+def _ships(scene: Scene, result: SceneResult, names: Sequence[str], geo: Georeferencer) -> list[Ship]:
     dets = result.detections
-    geo = Georeferencer(scene.crs, scene.transform, gsd if not scene.georeferenced else None)
     ground = geo.ground(dets)
 
     def val(a: np.ndarray, i: int) -> float | None:
@@ -177,11 +176,10 @@ def _ships(scene: Scene, result: SceneResult, names: Sequence[str], gsd: float |
     return ships
 
 
-def _footprint(scene: Scene) -> tuple[tuple[float, float], ...] | None:
+def _footprint(scene: Scene, geo: Georeferencer) -> tuple[tuple[float, float], ...] | None:
     """The lon/lat outline of the scene's valid pixels (from its decimated valid map)."""
-    if not scene.georeferenced:
+    if not geo.georeferenced:
         return None
-    geo = Georeferencer(scene.crs, scene.transform)
     valid = scene.valid_sample
     if valid.all():
         cols = np.array([0.0, scene.width, scene.width, 0.0])
@@ -343,7 +341,8 @@ class _Job:
         self.progress.scene_started(path, n_windows, scene.width * scene.height * (gsd or 0.0) ** 2 / 1e6)
         aoi_px = aoi_in_pixels(self.aoi, scene.crs, scene.transform) if self.aoi is not None else None
         result = self._run(key.weights_sha256, scene, settings, aoi_px)
-        ships = _ships(scene, result, class_names, gsd)
+        geo = Georeferencer(scene.crs, scene.transform, gsd if not scene.georeferenced else None)
+        ships = _ships(scene, result, class_names, geo)
         row = SceneRow(
             key=key,
             path=str(path),
@@ -354,7 +353,7 @@ class _Job:
             width=scene.width,
             height=scene.height,
             gsd_m=gsd,
-            footprint_lonlat=_footprint(scene),
+            footprint_lonlat=_footprint(scene, geo),
             status="all_nodata" if scene.all_nodata else "done",
             windows_total=result.windows_total,
             windows_inferred=result.windows_inferred,
