@@ -19,7 +19,7 @@ from typing import Any
 
 from detector.errors import UsageError
 from detector.records import Ship
-from detector.visits import Visit
+from detector.visits import Visit, expected_vessels
 
 __all__ = [
     "PROPERTIES",
@@ -123,10 +123,11 @@ def _iso(value: datetime | None) -> str:
 VISIT_COLUMNS = (
     "visit_id", "zone", "class", "first_seen", "last_seen", "n_obs", "lon", "lat", "length_m", "arrived_after", "departed_before",
     "beam_m", "tanker_prob", "mmsi", "dark", "candidates", "barrels_low", "barrels_high", "evidence",
+    "n_looks", "extra_vessels", "expected",
 )  # fmt: skip
 
 
-def visit_row(v: Visit) -> dict[str, object]:
+def visit_row(v: Visit, recall: float = 1.0, precision: float = 1.0) -> dict[str, object]:
     return {
         "visit_id": v.visit_id,
         "zone": v.zone,
@@ -147,6 +148,9 @@ def visit_row(v: Visit) -> dict[str, object]:
         "barrels_low": "" if v.barrels_low is None else round(v.barrels_low),
         "barrels_high": "" if v.barrels_high is None else round(v.barrels_high),
         "evidence": v.evidence,
+        "n_looks": v.n_looks,
+        "extra_vessels": round(v.extra_vessels, 3),
+        "expected": round(expected_vessels(v, recall, precision), 3),
     }
 
 
@@ -158,16 +162,28 @@ def _csv_text(columns: Sequence[str], rows: Iterable[dict[str, object]]) -> str:
     return buf.getvalue()
 
 
-def write_visits(out_dir: Path, visits: Sequence[Visit], period: str = "week") -> tuple[Path, Path, Path]:
-    """Write ``visits.csv``, ``visit_counts.csv`` (by ``week`` or ``month`` of first_seen) and ``visits.geojson``."""
-    rows = [visit_row(v) for v in visits]
+def write_visits(
+    out_dir: Path, visits: Sequence[Visit], period: str = "week", recall: float = 1.0, precision: float = 1.0
+) -> tuple[Path, Path, Path]:
+    """Write ``visits.csv``, ``visit_counts.csv`` (by ``week`` or ``month`` of first_seen) and ``visits.geojson``.
+
+    ``visit_counts.csv`` has the visits linked and the number estimated from
+    them, given the detector's ``recall`` and ``precision``
+    (:func:`detector.visits.expected_vessels`).
+    """
+    rows = [visit_row(v, recall, precision) for v in visits]
     atomic_write_text(out_dir / "visits.csv", _csv_text(VISIT_COLUMNS, rows))
-    counts: dict[tuple[str, str, str], int] = {}
-    for v in visits:
+    counts: dict[tuple[str, str, str], list[float]] = {}
+    for v, row in zip(visits, rows, strict=True):
         key = (v.zone, period_of(v.first_seen, period), v.class_name)
-        counts[key] = counts.get(key, 0) + 1
-    count_rows = [{"zone": z, "period": p, "class": c, "visits": n} for (z, p, c), n in sorted(counts.items())]
-    atomic_write_text(out_dir / "visit_counts.csv", _csv_text(("zone", "period", "class", "visits"), count_rows))
+        tally = counts.setdefault(key, [0, 0.0])
+        tally[0] += 1
+        tally[1] += float(row["expected"])  # type: ignore[arg-type]
+    count_rows = [
+        {"zone": z, "period": p, "class": c, "visits": int(n), "estimated": round(e, 2)}
+        for (z, p, c), (n, e) in sorted(counts.items())
+    ]
+    atomic_write_text(out_dir / "visit_counts.csv", _csv_text(("zone", "period", "class", "visits", "estimated"), count_rows))
     features = [
         json.dumps(
             {"type": "Feature", "geometry": {"type": "Point", "coordinates": [r["lon"], r["lat"]]}, "properties": r},
@@ -228,6 +244,8 @@ def read_visits(path: Path) -> list[Visit]:
                     candidates=r.get("candidates", ""),
                     barrels_low=num(r.get("barrels_low", "")),
                     barrels_high=num(r.get("barrels_high", "")),
+                    n_looks=int(r.get("n_looks") or r["n_obs"]),
+                    extra_vessels=num(r.get("extra_vessels", "")) or 0.0,
                 )
             )
     return out

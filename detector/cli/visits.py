@@ -12,6 +12,7 @@ from detector.classify import TankerModel
 from detector.evidence import read_watchlist, visits_with_evidence
 from detector.export import write_visits
 from detector.sightings import load_sightings
+from detector.visits import expected_vessels
 from detector.zones import load_zones
 
 
@@ -33,6 +34,21 @@ from detector.zones import load_zones
     type=click.Path(dir_okay=False, path_type=Path),
     help="Tanker evidence config [default: built in].",
 )
+@click.option(
+    "--recall",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="The detector's recall at its threshold, for imagery like yours (its model card): "
+    "the estimate in visit_counts.csv makes up for the visits it missed.",
+)
+@click.option(
+    "--precision",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="The detector's precision at its threshold: the estimate discounts its false alarms.",
+)
 def visits(
     db: Path | None,
     detections: Path | None,
@@ -42,22 +58,32 @@ def visits(
     ais: Path | None,
     watchlist: Path | None,
     classify_config: Path | None,
+    recall: float,
+    precision: float,
 ) -> None:
     """Link detections across acquisitions into visits per zone and count them.
 
     Each visit gets a tanker probability (with its evidence), and with --ais an MMSI and a dark flag,
     with --watchlist ranked candidates; tanker visits get a cargo estimate in barrels.
-    Writes OUT/visits.csv, OUT/visit_counts.csv and OUT/visits.geojson.
+    Writes OUT/visits.csv, OUT/visit_counts.csv and OUT/visits.geojson. Counts come twice: the
+    visits linked, and the number estimated from them given the detector's --recall and --precision
+    and the chance that each link joined two vessels.
     """
     zone_list = load_zones(zones)
     acquisitions, sightings = load_sightings(db, detections)
     tracks = read_ais(ais) if ais else None
     vessels = read_watchlist(watchlist) if watchlist else []
     found = visits_with_evidence(acquisitions, sightings, zone_list, TankerModel(classify_config), tracks, vessels)
-    paths = write_visits(out_dir, found, period)
+    paths = write_visits(out_dir, found, period, recall, precision)
     click.echo(
         f"{len(found)} visits from {len(sightings.acq)} detections in {len(acquisitions)} acquisitions -> {', '.join(map(str, paths))}"
     )
     per_zone = Counter(v.zone for v in found)
+    estimated: dict[str, float] = {}
+    for v in found:
+        estimated[v.zone] = estimated.get(v.zone, 0.0) + expected_vessels(v, recall, precision)
     for zone in zone_list:
-        click.echo(f"  {zone.name} ({zone.kind.value}): {per_zone.get(zone.name, 0)}")
+        click.echo(
+            f"  {zone.name} ({zone.kind.value}): {per_zone.get(zone.name, 0)} linked, "
+            f"{estimated.get(zone.name, 0.0):.1f} estimated"
+        )
