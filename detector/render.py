@@ -4,7 +4,8 @@ Each acquisition becomes a folder of GeoTIFFs (``B02``, ``B03``, ``B04``,
 ``B08``; uint16 L2A digital numbers; nodata 0) on a UTM zone 53N grid. The
 pixels are real: water, land and ships are chips cut from real Sentinel-2
 scenes (``detector/data/s2_chips.npz``, see ``datasets/s2_chips.py``), placed
-by the simulation, ships rotated to their heading and scaled to their length.
+by the simulation; each ship is the chip of a real ship of about its length,
+rotated to its heading and scaled to its exact length.
 Pixels the acquisition did not observe (swath edge, clouds, as after applying
 an L2A cloud mask) are nodata.
 """
@@ -119,9 +120,34 @@ def _water(patches: list[NDArray[np.generic]], shape: tuple[int, int], rng: np.r
     return np.asarray(level[:, None, None] * (1.0 + swell[None]), np.float32)
 
 
+@lru_cache(maxsize=1)
+def _chip_sizes() -> NDArray[np.float64]:
+    """(length px, length / beam) of each real ship chip, from its mask's minimum-area rectangle."""
+    sizes = []
+    for mask in _chips()["mask"]:
+        ys, xs = np.nonzero(mask)
+        _, (a, b), _ = cv2.minAreaRect(np.column_stack([xs, ys]).astype(np.float32))
+        sizes.append((max(a, b), max(a, b) / max(min(a, b), 1.0)))
+    return np.array(sizes)
+
+
+def _ship_chip(vessel: int, length_px: float) -> int:
+    """A real chip of about this length (within 30%, hull-shaped first), the same for a vessel in every image.
+
+    Scaling a 70 m boat up to a 250 m tanker would paste a blob no satellite
+    shows; a chip of a real ship of about the size keeps the hull's look.
+    """
+    sizes = _chip_sizes()
+    ratio = sizes[:, 0] / max(length_px, 1.0)
+    near = np.flatnonzero((ratio > 1 / 1.3) & (ratio < 1.3))
+    shaped = near[sizes[near, 1] >= 2.0]
+    pool = shaped if len(shaped) else near if len(near) else np.argsort(np.abs(np.log(ratio)))[:3]
+    return int(pool[vessel % len(pool)])
+
+
 def _paste_ship(img: NDArray[np.float32], ship: SimShip, grid: Grid) -> None:
     chips = _chips()
-    k = ship.vessel % len(chips["ship"])
+    k = _ship_chip(ship.vessel, ship.length_m / grid.gsd)
     chip, mask = chips["ship"][k].astype(np.float32), chips["mask"][k].astype(np.uint8)
     ys, xs = np.nonzero(mask)
     (cx0, cy0), (a, b), ang = cv2.minAreaRect(np.column_stack([xs, ys]).astype(np.float32))

@@ -227,39 +227,8 @@ class _Evidence:
         zone_sigma = 1.4826 * float(np.median(np.abs(logs - np.median(logs)))) if len(logs) > 2 else 0.5
         self.diff_sigma = math.sqrt(2) * max(zone_sigma, 0.1)
 
-    def stays(self, dt_h: NDArray[np.float64], mu: float | None = None, sigma: float | None = None) -> NDArray[np.float64]:
-        """P(still there after dt | there at a random moment of its stay), for a lognormal stay."""
-        mu, sigma = (self.mu if mu is None else mu), (self.sigma if sigma is None else sigma)
-        x = np.maximum(dt_h, 1e-3)
-        d1 = (mu + sigma**2 - np.log(x)) / sigma
-        d2 = (mu - np.log(x)) / sigma
-        return np.asarray(np.clip(ndtr(d1) - x * ndtr(d2) / math.exp(mu + sigma**2 / 2), 1e-9, 1 - 1e-9))
-
-    def fit_stays(self, dt_h: NDArray[np.float64], occupied: NDArray[np.bool_], busy: NDArray[np.float64]) -> None:
-        """Fit the stay from the zone's own images, the defaults a weak prior.
-
-        Each sighting, and the next image that saw its spot: still occupied with
-        probability stays(dt) + (1 - stays(dt)) * busy. A grid search of the
-        penalised likelihood over medians of 2 h to 60 days and sigmas 0.3-2.
-        """
-        if len(dt_h) < 10:
-            return
-        if len(dt_h) > 5000:  # plenty for two parameters
-            keep = np.random.default_rng(0).choice(len(dt_h), 5000, replace=False)
-            dt_h, occupied, busy = dt_h[keep], occupied[keep], busy[keep]
-        mus = np.log(np.geomspace(2.0, 24 * 60.0, 49))
-        sigmas = np.geomspace(0.3, 2.0, 13)
-        best = (-math.inf, self.mu, self.sigma)
-        mu0, sigma0 = math.log(self.p.stay_median_h), self.p.stay_sigma
-        for sigma in sigmas:
-            for mu in mus:
-                stay = self.stays(dt_h, float(mu), float(sigma))
-                p_occ = np.clip(stay + (1 - stay) * busy, 1e-9, 1 - 1e-9)
-                ll = float(np.sum(np.where(occupied, np.log(p_occ), np.log1p(-p_occ))))
-                ll -= (mu - mu0) ** 2 / 2 + math.log(sigma / sigma0) ** 2 / (2 * 0.5**2)
-                if ll > best[0]:
-                    best = (ll, float(mu), float(sigma))
-        self.mu, self.sigma = best[1], best[2]
+    def stays(self, dt_h: NDArray[np.float64]) -> NDArray[np.float64]:
+        return _stays(dt_h, self.mu, self.sigma)
 
     def busy(self, xy: NDArray[np.float64]) -> NDArray[np.float64]:
         """Vessels seen within the gate of each spot per image: the chance another is there."""
@@ -360,7 +329,7 @@ def link_visits(
     order = sorted(range(len(acquisitions)), key=lambda i: acquisitions[i].time)
     rank = np.empty(len(acquisitions), np.int64)
     rank[order] = np.arange(len(order))
-    visits: list[Visit] = []
+    prepared = []
     for zone in zones:
         inside = np.flatnonzero(shapely.contains_xy(zone.polygon, sightings.lon, sightings.lat))
         observing = [i for i in order if (fp := acquisitions[i].footprint) is None or fp.intersects(zone.polygon)]
@@ -374,9 +343,58 @@ def link_visits(
         groups = np.split(by_acq, np.flatnonzero(np.diff(rank[sightings.acq[by_acq]])) + 1) if len(by_acq) else []
         at: dict[int, NDArray[np.int64]] = {int(sightings.acq[g[0]]): g for g in groups if len(g)}
         ev = _Evidence(links[zone.kind], xy, sightings.length_m[inside], len(observing))
-        ev.fit_stays(*_transitions(ev, acquisitions, observing, at, sightings, xy, pos))
+        moves = _transitions(ev, acquisitions, observing, at, sightings, xy, pos)
+        prepared.append((zone, ev, observing, at, xy, pos, moves))
+    # Zones that share a stay prior (the berths of a port and the port itself)
+    # share one fitted stay: a berth alone rarely has the images to fit one.
+    pools: dict[tuple[float, float], list[int]] = {}
+    for k, (_, ev, *_rest) in enumerate(prepared):
+        pools.setdefault((ev.p.stay_median_h, ev.p.stay_sigma), []).append(k)
+    for (median_h, sigma), members in pools.items():
+        dt_h, occupied, busy = (np.concatenate([prepared[k][6][j] for k in members]) for j in range(3))
+        fitted = _fit_stays(math.log(median_h), sigma, dt_h, occupied.astype(bool), busy)
+        for k in members:
+            prepared[k][1].mu, prepared[k][1].sigma = fitted
+    visits: list[Visit] = []
+    for zone, ev, observing, at, xy, pos, _ in prepared:
         visits += _link_zone(zone, ev, acquisitions, observing, at, sightings, xy, pos, len(visits))
     return visits
+
+
+def _stays(dt_h: NDArray[np.float64], mu: float, sigma: float) -> NDArray[np.float64]:
+    """P(still there after dt | there at a random moment of its stay), for a lognormal stay."""
+    x = np.maximum(dt_h, 1e-3)
+    d1 = (mu + sigma**2 - np.log(x)) / sigma
+    d2 = (mu - np.log(x)) / sigma
+    return np.asarray(np.clip(ndtr(d1) - x * ndtr(d2) / math.exp(mu + sigma**2 / 2), 1e-9, 1 - 1e-9))
+
+
+def _fit_stays(
+    mu0: float, sigma0: float, dt_h: NDArray[np.float64], occupied: NDArray[np.bool_], busy: NDArray[np.float64]
+) -> tuple[float, float]:
+    """The stay (log median, sigma) from the images, the prior ``mu0, sigma0`` weighing in.
+
+    Each sighting, and the next image that saw its spot: still occupied with
+    probability stays(dt) + (1 - stays(dt)) * busy. A grid search of the
+    penalised likelihood over medians of 2 h to 60 days and sigmas 0.3-2; the
+    prior is a normal of 0.25 on the log median and on log sigma: it outweighs
+    a few dozen images, which leave the fit loose.
+    """
+    if len(dt_h) < 10:
+        return mu0, sigma0
+    if len(dt_h) > 5000:  # plenty for two parameters
+        keep = np.random.default_rng(0).choice(len(dt_h), 5000, replace=False)
+        dt_h, occupied, busy = dt_h[keep], occupied[keep], busy[keep]
+    best = (-math.inf, mu0, sigma0)
+    for sigma in np.geomspace(0.3, 2.0, 13):
+        for mu in np.log(np.geomspace(2.0, 24 * 60.0, 49)):
+            stay = _stays(dt_h, float(mu), float(sigma))
+            p_occ = np.clip(stay + (1 - stay) * busy, 1e-9, 1 - 1e-9)
+            ll = float(np.sum(np.where(occupied, np.log(p_occ), np.log1p(-p_occ))))
+            ll -= ((mu - mu0) ** 2 + math.log(sigma / sigma0) ** 2) / (2 * 0.25**2)
+            if ll > best[0]:
+                best = (ll, float(mu), float(sigma))
+    return best[1], best[2]
 
 
 def _transitions(
