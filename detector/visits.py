@@ -223,9 +223,11 @@ class _Evidence:
         self.len_sigma = max(p.length_tol / 2.5, 1e-9)
         logs = np.log(lengths[np.isfinite(lengths) & (lengths > 0)])
         # how two different vessels' log lengths differ: sqrt(2) times the zone's
-        # spread (robust), never narrower than a fleet of one ship type (0.1)
-        zone_sigma = 1.4826 * float(np.median(np.abs(logs - np.median(logs)))) if len(logs) > 2 else 0.5
-        self.diff_sigma = math.sqrt(2) * max(zone_sigma, 0.1)
+        # spread (robust), shrunk toward the merchant fleet's (0.3, ships of 100-
+        # 300 m) by ten sightings' weight: a few sightings of one ship say little
+        zone_sigma = 1.4826 * float(np.median(np.abs(logs - np.median(logs)))) if len(logs) else 0.3
+        spread = math.sqrt((len(logs) * zone_sigma**2 + 10 * 0.3**2) / (len(logs) + 10))
+        self.diff_sigma = math.sqrt(2) * max(spread, 0.05)
 
     def stays(self, dt_h: NDArray[np.float64]) -> NDArray[np.float64]:
         return _stays(dt_h, self.mu, self.sigma)

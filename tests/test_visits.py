@@ -1,5 +1,6 @@
 """Visits from sightings: coverage, association, misses; real AIS stays; the CLI's inputs."""
 
+import csv
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,7 +13,7 @@ from detector.ais import read_ais
 from detector.cli.main import main
 from detector.errors import UsageError
 from detector.sightings import load_sightings
-from detector.visits import Acquisition, Sightings, link_visits
+from detector.visits import Acquisition, Sightings, _fit_stays, _stays, link_visits
 from detector.zones import Zone, ZoneKind, load_zones
 from tests.conftest import shared
 
@@ -66,6 +67,28 @@ def test_a_ship_leaving_and_another_arriving_are_two_visits() -> None:
         np.array(["a", "b"], dtype=object),
     )
     assert len(link_visits(acqs, s, [BERTH])) == 2
+
+
+def test_the_images_pull_a_wrong_stay_prior_toward_the_truth() -> None:
+    # One berth over 1,200 days: stays lognormal (median 40 h, sigma 0.6), empty
+    # spells exponential (mean 60 h), images 1-5 days apart.
+    rng = np.random.default_rng(0)
+    starts, ends, t = [], [], 0.0
+    while t < 24 * 1200:
+        stay = rng.lognormal(np.log(40), 0.6)
+        starts.append(t)
+        ends.append(t + stay)
+        t += stay + rng.exponential(60)
+    looks = np.cumsum(rng.integers(1, 6, 400) * 24.0)
+    i = np.searchsorted(starts, looks, "right") - 1
+    occupied = (i >= 0) & (looks < np.array(ends)[i])
+    gaps, still = np.diff(looks)[occupied[:-1]], occupied[1:][occupied[:-1]]
+    busy = np.full(len(gaps), occupied.mean())
+    truth = _stays(np.array([72.0]), np.log(40), 0.6)[0]
+    for median_h in (10.0, 100.0):
+        fitted = _fit_stays(np.log(median_h), 1.0, gaps, still, busy)
+        before, after = _stays(np.array([72.0]), np.log(median_h), 1.0)[0], _stays(np.array([72.0]), *fitted)[0]
+        assert abs(after - truth) < abs(before - truth) / 2, (median_h, before, after, truth)
 
 
 def test_global_assignment_beats_greedy() -> None:
@@ -171,7 +194,15 @@ def test_visits_cli_on_a_detections_csv(tmp_path: Path) -> None:
     assert {"tanker_prob", "mmsi", "dark", "barrels_low", "barrels_high"} <= set(visits[0].split(","))
     zones = sorted(line.split(",")[1] for line in visits[1:])
     assert zones == ["Oil berth 1", "Oil products terminal", "Vostochny port"]
-    assert "Oil berth 1,2024-05,tanker,1" in (out / "visit_counts.csv").read_text()  # a 180 m ship at an oil berth
+    assert "Oil berth 1,2024-05,tanker,1," in (out / "visit_counts.csv").read_text()  # a 180 m ship at an oil berth
+
+    # Seen in all 4 images: with recall 0.5 the vessel could have been missed in all of them one time in 16.
+    def estimated(path: Path) -> float:
+        return next(float(r["estimated"]) for r in csv.DictReader(path.open()) if r["zone"] == "Oil berth 1")
+
+    sure = estimated(out / "visit_counts.csv")
+    assert main(["visits", "--detections", str(p), "--out", str(tmp_path / "half"), "--recall", "0.5", "--period", "month"]) == 0
+    assert estimated(tmp_path / "half" / "visit_counts.csv") == pytest.approx(sure / (1 - 0.5**4), abs=0.01)
     assert json.loads((out / "visits.geojson").read_text())["features"]
     bad = tmp_path / "bad.csv"
     bad.write_text("acquired_at,lon,lat\n2024-05-01T01:30:00Z,533.0,42.7\n")
