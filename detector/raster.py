@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 
+import cv2
 import numpy as np
 import rasterio
 from affine import Affine
@@ -402,7 +403,7 @@ class SceneReader:
         c1, r1 = min(c0 + w, scene.width), min(r0 + h, scene.height)
         inner = Window(c0, r0, c1 - c0, r1 - r0)
         try:
-            data = np.stack([self._datasets[r.path].read(r.index, window=inner) for r in scene.bands])
+            data = self._read_bands(inner)
             valid = _valid(data, scene.nodata)
             if scene.internal_mask:
                 first = scene.bands[0]
@@ -413,15 +414,22 @@ class SceneReader:
             ) from exc
         pixels = _to_uint8(data, scene.stretch)
         if (r1 - r0, c1 - c0) == (h, w) and len(pixels) == 3 and valid.all():
-            return np.ascontiguousarray(pixels.transpose(1, 2, 0)), valid  # the common case: one copy
+            return _interleave(pixels), valid  # the common case: one copy
         rgb = np.zeros((h, w, 3), np.uint8)
         ok = np.zeros((h, w), bool)
         ok[: r1 - r0, : c1 - c0] = valid
         # One band is grey: broadcast it to the three channels.
-        rgb[: r1 - r0, : c1 - c0] = pixels.transpose(1, 2, 0)
+        rgb[: r1 - r0, : c1 - c0] = _interleave(pixels) if len(pixels) == 3 else pixels.transpose(1, 2, 0)
         if not valid.all():
             rgb[~ok] = 0
         return rgb, ok
+
+    def _read_bands(self, window: Window) -> NDArray[np.generic]:
+        """(bands, h, w) in the scene's band order: one read per file (GDAL decodes each block once)."""
+        bands = self.scene.bands
+        if all(b.path == bands[0].path for b in bands):
+            return self._datasets[bands[0].path].read([b.index for b in bands], window=window)
+        return np.stack([self._datasets[b.path].read(b.index, window=window) for b in bands])
 
     def read_decimated(self, shape: tuple[int, int]) -> NDArray[np.uint8]:
         """The whole scene as (rows, cols, 3) uint8 RGB at ``shape``, nodata black."""
@@ -436,6 +444,11 @@ class SceneReader:
         rgb[:] = _to_uint8(data, scene.stretch).transpose(1, 2, 0)
         rgb[~_valid(data, scene.nodata)] = 0
         return rgb
+
+
+def _interleave(planes: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """(3, h, w) planes as (h, w, 3): OpenCV's merge is about twice as fast as numpy's transpose copy."""
+    return np.asarray(cv2.merge([np.ascontiguousarray(p) for p in planes]))
 
 
 def _to_uint8(data: NDArray[np.generic], stretch: tuple[tuple[float, float], ...] | None) -> NDArray[np.uint8]:
