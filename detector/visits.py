@@ -188,6 +188,23 @@ class _Track:
             self.length = length if self.n_len == 1 else self.length + (length - self.length) / self.n_len
 
 
+@dataclass
+class _ZoneImages:
+    """One zone's sightings, image by image, with the evidence model fitted to them."""
+
+    zone: Zone
+    ev: _Evidence
+    acquisitions: Sequence[Acquisition]
+    observing: list[int]  # the images that saw some of the zone, in time order
+    at: dict[int, NDArray[np.int64]]  # image -> its sightings in the zone
+    s: Sightings
+    xy: NDArray[np.float64]  # local metres of the zone's sightings
+    pos: dict[int, int]  # sighting -> its row in xy
+
+    def where(self, dets: NDArray[np.int64]) -> NDArray[np.float64]:
+        return self.xy[[self.pos[int(d)] for d in dets]] if len(dets) else np.zeros((0, 2))
+
+
 def _local_projection(zone: Zone) -> Transformer:
     c = zone.polygon.centroid
     return Transformer.from_crs("EPSG:4326", f"+proj=aeqd +lat_0={c.y} +lon_0={c.x} +datum=WGS84 +units=m", always_xy=True)
@@ -331,7 +348,7 @@ def link_visits(
     order = sorted(range(len(acquisitions)), key=lambda i: acquisitions[i].time)
     rank = np.empty(len(acquisitions), np.int64)
     rank[order] = np.arange(len(order))
-    prepared = []
+    prepared: list[tuple[_ZoneImages, tuple[NDArray[np.float64], NDArray[np.bool_], NDArray[np.float64]]]] = []
     for zone in zones:
         inside = np.flatnonzero(shapely.contains_xy(zone.polygon, sightings.lon, sightings.lat))
         observing = [i for i in order if (fp := acquisitions[i].footprint) is None or fp.intersects(zone.polygon)]
@@ -341,25 +358,31 @@ def link_visits(
         x, y = to_local.transform(sightings.lon[inside], sightings.lat[inside])
         xy = np.column_stack([x, y])
         by_acq = inside[np.argsort(rank[sightings.acq[inside]], kind="stable")]
-        pos = {int(s): k for k, s in enumerate(inside)}
         groups = np.split(by_acq, np.flatnonzero(np.diff(rank[sightings.acq[by_acq]])) + 1) if len(by_acq) else []
-        at: dict[int, NDArray[np.int64]] = {int(sightings.acq[g[0]]): g for g in groups if len(g)}
-        ev = _Evidence(links[zone.kind], xy, sightings.length_m[inside], len(observing))
-        moves = _transitions(ev, acquisitions, observing, at, sightings, xy, pos)
-        prepared.append((zone, ev, observing, at, xy, pos, moves))
+        z = _ZoneImages(
+            zone,
+            _Evidence(links[zone.kind], xy, sightings.length_m[inside], len(observing)),
+            acquisitions,
+            observing,
+            {int(sightings.acq[g[0]]): g for g in groups if len(g)},
+            sightings,
+            xy,
+            {int(s): k for k, s in enumerate(inside)},
+        )
+        prepared.append((z, _transitions(z)))
     # Zones that share a stay prior (the berths of a port and the port itself)
     # share one fitted stay: a berth alone rarely has the images to fit one.
     pools: dict[tuple[float, float], list[int]] = {}
-    for k, (_, ev, *_rest) in enumerate(prepared):
-        pools.setdefault((ev.p.stay_median_h, ev.p.stay_sigma), []).append(k)
+    for k, (z, _) in enumerate(prepared):
+        pools.setdefault((z.ev.p.stay_median_h, z.ev.p.stay_sigma), []).append(k)
     for (median_h, sigma), members in pools.items():
-        dt_h, occupied, busy = (np.concatenate([prepared[k][6][j] for k in members]) for j in range(3))
+        dt_h, occupied, busy = (np.concatenate([prepared[k][1][j] for k in members]) for j in range(3))
         fitted = _fit_stays(math.log(median_h), sigma, dt_h, occupied.astype(bool), busy)
         for k in members:
-            prepared[k][1].mu, prepared[k][1].sigma = fitted
+            prepared[k][0].ev.mu, prepared[k][0].ev.sigma = fitted
     visits: list[Visit] = []
-    for zone, ev, observing, at, xy, pos, _ in prepared:
-        visits += _link_zone(zone, ev, acquisitions, observing, at, sightings, xy, pos, len(visits))
+    for z, _ in prepared:
+        visits += _link_zone(z, len(visits))
     return visits
 
 
@@ -399,32 +422,25 @@ def _fit_stays(
     return best[1], best[2]
 
 
-def _transitions(
-    ev: _Evidence,
-    acquisitions: Sequence[Acquisition],
-    observing: list[int],
-    at: dict[int, NDArray[np.int64]],
-    s: Sightings,
-    xy: NDArray[np.float64],
-    pos: dict[int, int],
-) -> tuple[NDArray[np.float64], NDArray[np.bool_], NDArray[np.float64]]:
+def _transitions(z: _ZoneImages) -> tuple[NDArray[np.float64], NDArray[np.bool_], NDArray[np.float64]]:
     """For each sighting, the next image that saw its spot: the gap, whether a vessel was there, how busy the spot is."""
     dts: list[float] = []
     occupied: list[bool] = []
     spots: list[NDArray[np.float64]] = []
-    for k, a in enumerate(observing):
-        dets = at.get(a)
+    acquisitions, s = z.acquisitions, z.s
+    for k, a in enumerate(z.observing):
+        dets = z.at.get(a)
         if dets is None:
             continue
-        here = xy[[pos[int(d)] for d in dets]]
+        here = z.where(dets)
         waiting = np.ones(len(dets), bool)
-        for b in observing[k + 1 : k + 11]:
+        for b in z.observing[k + 1 : k + 11]:
             seen = waiting & _observed(acquisitions[b], s.lon[dets], s.lat[dets])
             if seen.any():
-                later = at.get(b)
+                later = z.at.get(b)
                 there = np.zeros(len(dets), bool)
                 if later is not None:
-                    near = cKDTree(xy[[pos[int(d)] for d in later]]).query(here[seen], distance_upper_bound=ev.p.gate_m)[0]
+                    near = cKDTree(z.where(later)).query(here[seen], distance_upper_bound=z.ev.p.gate_m)[0]
                     there[seen] = np.isfinite(near)
                 dts += [(acquisitions[b].time - acquisitions[a].time).total_seconds() / 3600] * int(seen.sum())
                 occupied += there[seen].tolist()
@@ -433,7 +449,7 @@ def _transitions(
             if not waiting.any():
                 break
     where = np.concatenate(spots) if spots else np.zeros((0, 2))
-    return np.array(dts), np.array(occupied, bool), ev.busy(where)
+    return np.array(dts), np.array(occupied, bool), z.ev.busy(where)
 
 
 def _observed(acq: Acquisition, lon: NDArray[np.float64], lat: NDArray[np.float64]) -> NDArray[np.bool_]:
@@ -442,23 +458,14 @@ def _observed(acq: Acquisition, lon: NDArray[np.float64], lat: NDArray[np.float6
     return shapely.contains_xy(acq.footprint, lon, lat)
 
 
-def _link_zone(
-    zone: Zone,
-    ev: _Evidence,
-    acquisitions: Sequence[Acquisition],
-    observing: list[int],
-    at: dict[int, NDArray[np.int64]],
-    s: Sightings,
-    xy: NDArray[np.float64],
-    pos: dict[int, int],
-    first_id: int,
-) -> list[Visit]:
+def _link_zone(z: _ZoneImages, first_id: int) -> list[Visit]:
+    zone, ev, acquisitions, observing, at, s = z.zone, z.ev, z.acquisitions, z.observing, z.at, z.s
     p = ev.p
     open_tracks: list[_Track] = []
     done: list[tuple[_Track, int | None]] = []
     for a in observing:
         dets = at.get(a, np.zeros(0, np.int64))
-        dxy = xy[[pos[int(d)] for d in dets]] if len(dets) else np.zeros((0, 2))
+        dxy = z.where(dets)
         dlen = s.length_m[dets]
         txy = np.array([t.xy for t in open_tracks], np.float64).reshape(-1, 2)
         tlen = np.array([t.length for t in open_tracks], np.float64)
