@@ -216,10 +216,10 @@ class _Evidence:
     Three pieces of evidence, multiplied as if independent:
 
     * time: the vessel stayed for the gap (the residual of a lognormal stay,
-      sampled at a random moment of it) against it left and another came;
+      sampled at a random moment of it) against it left and another came, as
+      often as the spot is busy (vessels seen within the gate per image);
     * position (where ``spread_m`` is set): a normal of that spread around the
-      last sighting against another vessel anywhere in the zone, at the zone's
-      density of ships;
+      last sighting against another vessel anywhere within the gate;
     * length: a half-normal of log lengths of spread ``length_tol / 2.5``
       against the spread of the zone's own lengths (two different vessels).
     """
@@ -267,7 +267,8 @@ class _Evidence:
         if self.p.spread_m is not None:  # another vessel would lie anywhere in the gate
             sig = self.p.spread_m
             out += -(dist_m**2) / (2 * sig**2) + math.log(self.p.gate_m**2 / (2 * sig**2))
-        d = np.abs(np.log(len_a) - np.log(len_b))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d = np.abs(np.log(len_a) - np.log(len_b))
         known = np.isfinite(d)
         out[known] += (
             math.log(self.diff_sigma / self.len_sigma)
