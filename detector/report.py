@@ -26,7 +26,7 @@ from detector.quicklook import scene_picture, ship_crop
 from detector.raster import Scene, open_scene
 from detector.records import Ship
 from detector.sightings import StoreSightings
-from detector.visits import Visit
+from detector.visits import Visit, expected_vessels
 from detector.zones import Zone, ZoneKind
 
 __all__ = ["ReportInput", "write_report"]
@@ -39,6 +39,8 @@ class ReportInput:
     store: StoreSightings | None = None  # scenes and ships, for pictures
     title: str = "Shipwatch report"
     review: dict[str, object] | None = None  # from detector.review.review_stats
+    recall: float = 1.0  # the detector's, for the estimated count (detector.visits.expected_vessels)
+    precision: float = 1.0
 
 
 def _png(image_bgr: NDArray[np.uint8]) -> str:
@@ -179,8 +181,11 @@ def write_report(data: ReportInput, out: Path) -> Path:
     first = min((x.first_seen for x in v), default=None)
     last = max((x.last_seen for x in v), default=None)
     n_scenes = len(data.store.scenes) if data.store else None
+    estimated = sum(expected_vessels(x, data.recall, data.precision) for x in v)
     cards = [
-        ("visits (berths, anchorages)", len(v)), ("tanker visits", len(tankers)), ("dark visits", len(dark)),
+        ("visits (berths, anchorages)", len(v)),
+        (f"visits estimated (recall {data.recall:g}, precision {data.precision:g})", f"{estimated:.1f}"),
+        ("tanker visits", len(tankers)), ("dark visits", len(dark)),
         ("barrels (tankers)", f"{low / 1e6:.2f}-{high / 1e6:.2f} M"),
     ] + ([("scenes", n_scenes), ("ship detections", len(data.store.ships))] if data.store else [])  # type: ignore[union-attr]  # fmt: skip
     parts = [

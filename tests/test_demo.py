@@ -48,3 +48,4 @@ def test_demo_counts_visits_beside_the_truth(tmp_path: Path, capsys: pytest.Capt
     page = (demo / "report.html").read_text()
     assert page.count("<img") >= 3 and "data:image/png;base64," in page
     assert "http://" not in page and "https://" not in page  # opens with no network
+    assert "visits estimated (recall 1, precision 1)" in page

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from detector.ais import read_ais
+from detector.cli.visits import detector_rates
 from detector.errors import UsageError
 from detector.evidence import read_watchlist, visits_with_evidence
 from detector.export import read_visits
@@ -31,8 +32,16 @@ from detector.zones import load_zones
 @click.option("--ais", type=click.Path(exists=True, path_type=Path), help="AIS file or folder (with --db).")
 @click.option("--watchlist", type=click.Path(dir_okay=False, path_type=Path), help="Watchlist CSV (with --db).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@detector_rates
 def report(
-    db: Path | None, visits_dir: Path | None, zones: Path | None, ais: Path | None, watchlist: Path | None, out_dir: Path
+    db: Path | None,
+    visits_dir: Path | None,
+    zones: Path | None,
+    ais: Path | None,
+    watchlist: Path | None,
+    out_dir: Path,
+    recall: float,
+    precision: float,
 ) -> None:
     """Write OUT/report.html: a self-contained page (no network) with charts, a quicklook, crops and evidence."""
     if (db is None) == (visits_dir is None):
@@ -45,10 +54,10 @@ def report(
         found = visits_with_evidence(store.acquisitions, store.sightings, zone_list, None, tracks, vessels)
         with Store(db) as opened:
             stats = review_stats(opened)
-        path = write_report(ReportInput(found, zone_list, store, review=stats), out_dir)
+        path = write_report(ReportInput(found, zone_list, store, review=stats, recall=recall, precision=precision), out_dir)
     else:
         csv_path = visits_dir / "visits.csv"  # type: ignore[operator]
         if not csv_path.is_file():
             raise UsageError(f"{csv_path}: not found; pass the --out folder of shipwatch visits")
-        path = write_report(ReportInput(read_visits(csv_path), zone_list), out_dir)
+        path = write_report(ReportInput(read_visits(csv_path), zone_list, recall=recall, precision=precision), out_dir)
     click.echo(f"report -> {path}")

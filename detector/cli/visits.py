@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -14,6 +15,25 @@ from detector.export import write_visits
 from detector.sightings import load_sightings
 from detector.visits import expected_vessels
 from detector.zones import load_zones
+
+
+def detector_rates(command: Callable[..., None]) -> Callable[..., None]:
+    """--recall and --precision: what the counts' estimate needs to know of the detector."""
+    command = click.option(
+        "--precision",
+        type=click.FloatRange(0, 1, min_open=True),
+        default=1.0,
+        show_default=True,
+        help="The detector's precision at its threshold: the estimate discounts its false alarms.",
+    )(command)
+    return click.option(
+        "--recall",
+        type=click.FloatRange(0, 1, min_open=True),
+        default=1.0,
+        show_default=True,
+        help="The detector's recall at its threshold, for imagery like yours (its model card): "
+        "the estimated count makes up for the visits it missed.",
+    )(command)
 
 
 @click.command()
@@ -34,21 +54,7 @@ from detector.zones import load_zones
     type=click.Path(dir_okay=False, path_type=Path),
     help="Tanker evidence config [default: built in].",
 )
-@click.option(
-    "--recall",
-    type=click.FloatRange(0, 1, min_open=True),
-    default=1.0,
-    show_default=True,
-    help="The detector's recall at its threshold, for imagery like yours (its model card): "
-    "the estimate in visit_counts.csv makes up for the visits it missed.",
-)
-@click.option(
-    "--precision",
-    type=click.FloatRange(0, 1, min_open=True),
-    default=1.0,
-    show_default=True,
-    help="The detector's precision at its threshold: the estimate discounts its false alarms.",
-)
+@detector_rates
 def visits(
     db: Path | None,
     detections: Path | None,
