@@ -49,3 +49,14 @@ def test_demo_counts_visits_beside_the_truth(tmp_path: Path, capsys: pytest.Capt
     assert page.count("<img") >= 3 and "data:image/png;base64," in page
     assert "http://" not in page and "https://" not in page  # opens with no network
     assert "visits estimated (recall 1, precision 1)" in page
+
+
+def test_each_ship_is_drawn_from_a_real_chip_of_about_its_length() -> None:
+    from detector.render import _chip_sizes, _ship_chip
+
+    sizes = _chip_sizes()
+    for length_m in (80.0, 120.0, 180.0, 250.0, 300.0):
+        picked = {_ship_chip(vessel, length_m / 10.0) for vessel in range(20)}
+        assert len(picked) > 1  # vessels of one length do not all look alike
+        for k in picked:
+            assert 1 / 1.3 < sizes[k, 0] / (length_m / 10.0) < 1.3 and sizes[k, 1] >= 2.0
