@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from detector.acquisition import parse_time
-from detector.errors import UsageError
+from detector.errors import UsageError, row_number
 
 __all__ = ["AisTracks", "read_ais"]
 
@@ -76,16 +76,6 @@ class AisTracks:
             out_lon.append(float(lon))
             out_lat.append(float(lat))
         return np.array(out_m, np.int64), np.array(out_lon), np.array(out_lat)
-
-
-def _num(value: object, where: str, name: str, low: float, high: float) -> float:
-    try:
-        number = float(str(value).strip())
-    except ValueError:
-        raise UsageError(f"{where}: {name} {value!r} is not a number; fix the row or drop it") from None
-    if not low <= number <= high:
-        raise UsageError(f"{where}: {name} {number} is out of range [{low}, {high}]; fix the row or drop it")
-    return number
 
 
 def _when(value: object, where: str) -> float:
@@ -156,7 +146,7 @@ def _read_gfw(path: Path, f, rows, names, types) -> None:  # type: ignore[no-unt
             continue
         sog = m.get("speed")
         rows.append((
-            mmsi, _when(m["timestamp"], where), _num(m["lon"], where, "lon", -180, 180), _num(m["lat"], where, "lat", -90, 90),
+            mmsi, _when(m["timestamp"], where), row_number(m["lon"], where, "lon", -180, 180), row_number(m["lat"], where, "lat", -90, 90),
             math.nan if sog is None else float(sog),
         ))  # fmt: skip
 
@@ -189,6 +179,6 @@ def _read_csv(path: Path, f, rows, names, types, lengths) -> None:  # type: igno
             lengths[mmsi] = float(r[fields["length"]])
         sog = r.get(fields.get("sog", ""), "") if fields.get("sog") else ""
         rows.append((
-            mmsi, _when(r[col["time"]], where), _num(r[col["lon"]], where, "lon", -180, 180),  # type: ignore[index]
-            _num(r[col["lat"]], where, "lat", -90, 90), float(sog) if sog not in ("", None) else math.nan,  # type: ignore[index]
+            mmsi, _when(r[col["time"]], where), row_number(r[col["lon"]], where, "lon", -180, 180),  # type: ignore[index]
+            row_number(r[col["lat"]], where, "lat", -90, 90), float(sog) if sog not in ("", None) else math.nan,  # type: ignore[index]
         ))  # fmt: skip

@@ -7,6 +7,8 @@ them as one line and exit with code 2.
 
 from __future__ import annotations
 
+import math
+
 __all__ = [
     "GeoreferenceError",
     "SceneReadError",
@@ -14,6 +16,7 @@ __all__ = [
     "StoreError",
     "UsageError",
     "WeightsError",
+    "row_number",
 ]
 
 
@@ -39,3 +42,26 @@ class WeightsError(ShipwatchError, OSError):
 
 class StoreError(ShipwatchError, OSError):
     """A SQLite store that cannot be opened, read or written."""
+
+
+def row_number(value: object, where: str, name: str, low: float, high: float, required: bool = True) -> float:
+    """A number from one cell of an input table, checked against ``[low, high]``.
+
+    ``where`` names the file and line (``ais.csv:3``). An empty cell is NaN
+    when not ``required``.
+
+    Raises:
+        UsageError: an empty required cell, text that is not a number, or a number out of range.
+    """
+    text = "" if value is None else str(value).strip()
+    if not text:
+        if required:
+            raise UsageError(f"{where}: no {name}; fill it in or drop the row")
+        return math.nan
+    try:
+        number = float(text)
+    except ValueError:
+        raise UsageError(f"{where}: {name} {text!r} is not a number; fix the row") from None
+    if not low <= number <= high:
+        raise UsageError(f"{where}: {name} {number} is out of range [{low}, {high}]; fix the row")
+    return number

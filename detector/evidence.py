@@ -35,8 +35,8 @@ from scipy.optimize import linear_sum_assignment
 
 from detector.ais import AisTracks
 from detector.classify import TankerModel
-from detector.errors import UsageError
-from detector.visits import Acquisition, Sightings, Visit
+from detector.errors import UsageError, row_number
+from detector.visits import Acquisition, Sightings, Visit, link_visits
 from detector.zones import Zone
 
 __all__ = [
@@ -143,21 +143,11 @@ def read_watchlist(path: Path) -> list[WatchVessel]:
                 raise UsageError(f"{path}:1: missing column(s) {', '.join(sorted(missing))}; see examples/watchlist.csv")
             out = []
             for n, r in enumerate(reader, 2):
-
-                def num(key: str, n: int = n, r: dict = r) -> float | None:  # type: ignore[type-arg]
-                    text = (r[key] or "").strip()
-                    if not text:
-                        return None
-                    try:
-                        value = float(text)
-                    except ValueError:
-                        raise UsageError(f"{path}:{n}: {key} {text!r} is not a number; fix the row") from None
-                    if not 0 < value < 1e10:
-                        raise UsageError(f"{path}:{n}: {key} {value} is out of range; fix the row")
-                    return value
-
-                mmsi = num("mmsi")
-                out.append(WatchVessel(r["name"].strip(), r["imo"].strip(), int(mmsi) if mmsi else None, num("length_m"), num("beam_m"),
+                length, beam, mmsi = (
+                    row_number(r[k], f"{path}:{n}", k, 0, 1e10, required=False) for k in ("length_m", "beam_m", "mmsi")
+                )
+                out.append(WatchVessel(r["name"].strip(), r["imo"].strip(), None if math.isnan(mmsi) else int(mmsi),
+                                       None if math.isnan(length) else length, None if math.isnan(beam) else beam,
                                        r["type"].strip(), r["flag"].strip(), r["sanctioned"].strip().lower() in ("1", "true", "yes")))  # fmt: skip
     except OSError as exc:
         raise UsageError(f"{path}: cannot read the watchlist ({exc.strerror}); check the path") from exc
@@ -234,8 +224,6 @@ def visits_with_evidence(
     watchlist: Sequence[WatchVessel] = (),
 ) -> list[Visit]:
     """Link sightings into visits per zone and fill in their evidence: the whole of ``shipwatch visits``."""
-    from detector.visits import link_visits
-
     found = link_visits(acquisitions, sightings, zones)
     enrich(found, acquisitions, sightings, zones, classifier or TankerModel(), tracks, watchlist)
     return found

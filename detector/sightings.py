@@ -21,7 +21,7 @@ import numpy as np
 import shapely
 
 from detector.acquisition import parse_time
-from detector.errors import UsageError
+from detector.errors import UsageError, row_number
 from detector.records import Ship
 from detector.store import SceneRow
 from detector.visits import Acquisition, Sightings
@@ -43,21 +43,6 @@ def _time(text: object, where: str, formats: set[str]) -> datetime:
     if len(formats) > 1 and "zoned" in formats and "naive" in formats:
         raise UsageError(f"{where}: acquired_at {value!r} mixes times with and without a zone; write all in UTC with Z")
     return parse_time(value)
-
-
-def _float(value: object, where: str, name: str, low: float, high: float, required: bool) -> float:
-    text = "" if value is None else str(value).strip()
-    if not text:
-        if required:
-            raise UsageError(f"{where}: no {name}; every detection needs lon and lat in degrees")
-        return math.nan
-    try:
-        number = float(text)
-    except ValueError:
-        raise UsageError(f"{where}: {name} {text!r} is not a number; fix the value") from None
-    if not low <= number <= high:
-        raise UsageError(f"{where}: {name} {number} is out of range [{low}, {high}]; lon/lat are WGS84 degrees")
-    return number
 
 
 def _rows_from_csv(path: Path) -> list[tuple[str, dict[str, object]]]:
@@ -93,10 +78,10 @@ def _from_table(path: Path) -> tuple[list[Acquisition], Sightings]:
     times, lon, lat, length, cls, beam = [], [], [], [], [], []
     for where, r in rows:
         times.append(_time(r.get("acquired_at"), where, formats))
-        lon.append(_float(r.get("lon"), where, "lon", -180, 180, True))
-        lat.append(_float(r.get("lat"), where, "lat", -90, 90, True))
-        length.append(_float(r.get("length_m"), where, "length_m", 0, 1000, False))
-        beam.append(_float(r.get("beam_m"), where, "beam_m", 0, 200, False))
+        lon.append(row_number(r.get("lon"), where, "lon", -180, 180))
+        lat.append(row_number(r.get("lat"), where, "lat", -90, 90))
+        length.append(row_number(r.get("length_m"), where, "length_m", 0, 1000, False))
+        beam.append(row_number(r.get("beam_m"), where, "beam_m", 0, 200, False))
         cls.append(str(r.get("class") or "ship"))
     unique = sorted(set(times))
     index = {t: i for i, t in enumerate(unique)}

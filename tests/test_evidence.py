@@ -46,23 +46,20 @@ def test_real_ais_match_and_a_dark_detection(tmp_path: Path) -> None:
 
 
 def test_bad_ais_and_watchlist_files_name_the_line(tmp_path: Path) -> None:
-    p = tmp_path / "ais.csv"
-    p.write_text("mmsi,lon,lat\n1,2,3\n")
-    with pytest.raises(UsageError, match=r"ais\.csv:1: missing column"):
-        read_ais(p)
-    p.write_text("mmsi,timestamp,lon,lat\n1,2024-05-01T00:00:00Z,133.0,42.7\n2,yesterday,133.0,42.7\n")
-    with pytest.raises(UsageError, match=r"ais\.csv:3: time 'yesterday'"):
-        read_ais(p)
-    p.write_text("mmsi,timestamp,lon,lat\n1,2024-05-01T00:00:00Z,233.0,42.7\n")
-    with pytest.raises(UsageError, match=r"ais\.csv:2: lon 233.0 is out of range"):
-        read_ais(p)
-    w = tmp_path / "w.csv"
-    w.write_text("name,imo,mmsi,length_m\nX,1,2,100\n")
-    with pytest.raises(UsageError, match=r"w\.csv:1: missing column"):
-        read_watchlist(w)
-    w.write_text("name,imo,mmsi,length_m,beam_m,type,flag,sanctioned\nX,1,2,long,30,t,f,true\n")
-    with pytest.raises(UsageError, match=r"w\.csv:2: length_m 'long'"):
-        read_watchlist(w)
+    cases = [
+        (read_ais, "ais.csv", "mmsi,lon,lat\n1,2,3\n", r"ais\.csv:1: missing column"),
+        (read_ais, "ais.csv", "mmsi,timestamp,lon,lat\n1,2024-05-01T00:00:00Z,133.0,42.7\n2,yesterday,133.0,42.7\n",
+         r"ais\.csv:3: time 'yesterday'"),
+        (read_ais, "ais.csv", "mmsi,timestamp,lon,lat\n1,2024-05-01T00:00:00Z,233.0,42.7\n", r"ais\.csv:2: lon 233.0 is out of range"),
+        (read_watchlist, "w.csv", "name,imo,mmsi,length_m\nX,1,2,100\n", r"w\.csv:1: missing column"),
+        (read_watchlist, "w.csv", "name,imo,mmsi,length_m,beam_m,type,flag,sanctioned\nX,1,2,long,30,t,f,true\n",
+         r"w\.csv:2: length_m 'long'"),
+    ]  # fmt: skip
+    for read, name, text, error in cases:
+        path = tmp_path / name
+        path.write_text(text)
+        with pytest.raises(UsageError, match=error):
+            read(path)
 
 
 def test_candidates_and_cargo() -> None:
