@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import shapely
 from pyproj import Geod
 from scipy.optimize import linear_sum_assignment
 
@@ -37,7 +36,7 @@ from detector.ais import AisTracks
 from detector.classify import TankerModel
 from detector.errors import UsageError, row_number
 from detector.visits import Acquisition, Sightings, Visit, link_visits
-from detector.zones import Zone
+from detector.zones import Zone, zone_at
 
 __all__ = [
     "CARGO_ASSUMPTIONS",
@@ -189,11 +188,7 @@ def enrich(
     """Fill in each visit's beam, tanker probability and evidence, AIS match, candidates and cargo."""
     # The cargo of the most specific zone with one at the visit's position: a port visit
     # at an oil berth is evidence of a tanker, as the berth's own visit is.
-    with_cargo = sorted((z for z in zones if z.cargo), key=lambda z: z.polygon.area)
-
-    def cargo_at(lon: float, lat: float) -> str | None:
-        return next((z.cargo for z in with_cargo if z.polygon.contains(shapely.Point(lon, lat))), None)
-
+    with_cargo = [z for z in zones if z.cargo]
     mmsi: list[int | None] = [None] * len(sightings.acq)
     covered = [False] * len(acquisitions)
     if tracks is not None:
@@ -204,7 +199,8 @@ def enrich(
         if tracks is not None:
             v.mmsi, v.dark = visit_ais(v, sightings, mmsi, covered)
         ais_type = tracks.types.get(v.mmsi) if tracks is not None and v.mmsi is not None else None
-        verdict = classifier(v.length_m, v.beam_m, cargo_at(v.lon, v.lat), ais_type=ais_type)
+        cargo_zone = zone_at(with_cargo, v.lon, v.lat)
+        verdict = classifier(v.length_m, v.beam_m, cargo_zone.cargo if cargo_zone else None, ais_type=ais_type)
         v.tanker_prob, v.evidence = verdict.tanker_prob, verdict.as_json()
         v.class_name = verdict.class_name
         if watchlist:

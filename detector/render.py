@@ -121,14 +121,23 @@ def _water(patches: list[NDArray[np.generic]], shape: tuple[int, int], rng: np.r
 
 
 @lru_cache(maxsize=1)
-def _chip_sizes() -> NDArray[np.float64]:
-    """(length px, length / beam) of each real ship chip, from its mask's minimum-area rectangle."""
-    sizes = []
+def _chip_rects() -> NDArray[np.float64]:
+    """(centre col, centre row, length px, beam px, angle of the length) of each ship chip.
+
+    From the minimum-area rectangle of the chip's mask.
+    """
+    rects = []
     for mask in _chips()["mask"]:
         ys, xs = np.nonzero(mask)
-        _, (a, b), _ = cv2.minAreaRect(np.column_stack([xs, ys]).astype(np.float32))
-        sizes.append((max(a, b), max(a, b) / max(min(a, b), 1.0)))
-    return np.array(sizes)
+        (cx, cy), (a, b), ang = cv2.minAreaRect(np.column_stack([xs, ys]).astype(np.float32))
+        rects.append((cx, cy, a, b, ang) if a >= b else (cx, cy, b, a, ang + 90.0))
+    return np.array(rects, np.float64)
+
+
+def _chip_sizes() -> NDArray[np.float64]:
+    """(length px, length / beam) of each real ship chip."""
+    rects = _chip_rects()
+    return np.column_stack([rects[:, 2], rects[:, 2] / np.maximum(rects[:, 3], 1.0)])
 
 
 def _ship_chip(vessel: int, length_px: float) -> int:
@@ -149,9 +158,7 @@ def _paste_ship(img: NDArray[np.float32], ship: SimShip, grid: Grid) -> None:
     chips = _chips()
     k = _ship_chip(ship.vessel, ship.length_m / grid.gsd)
     chip, mask = chips["ship"][k].astype(np.float32), chips["mask"][k].astype(np.uint8)
-    ys, xs = np.nonzero(mask)
-    (cx0, cy0), (a, b), ang = cv2.minAreaRect(np.column_stack([xs, ys]).astype(np.float32))
-    length0, angle0 = (a, ang) if a >= b else (b, ang + 90.0)
+    cx0, cy0, length0, _, angle0 = (float(v) for v in _chip_rects()[k])
     col, row = grid.to_pixels(ship.lon, ship.lat)
     target_angle = (ship.heading_deg - 90.0) % 180.0  # heading clockwise from north -> +col toward +row
     scale = (ship.length_m / grid.gsd) / max(length0, 1.0)

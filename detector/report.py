@@ -24,7 +24,6 @@ from detector.evidence import CARGO_ASSUMPTIONS
 from detector.export import atomic_write_text, period_of
 from detector.quicklook import scene_picture, ship_crop
 from detector.raster import Scene, open_scene
-from detector.records import Ship
 from detector.sightings import StoreSightings
 from detector.visits import Visit, expected_vessels
 from detector.zones import Zone, ZoneKind
@@ -136,16 +135,28 @@ def _quicklook(store: StoreSightings, zones: Sequence[Zone], max_side: int = 110
     return _png(scene_picture(scene, ships, max_side, zones)), caption
 
 
-def _thumb(store: StoreSightings, ship: Ship, cache: dict[str, Scene]) -> str:
-    row = next((r for r in store.scenes if r.name == ship.scene), None)
-    if row is None:
-        return ""
-    try:
-        scene = cache.get(row.path) or open_scene(row.path)
-    except ShipwatchError:
-        return ""
-    cache[row.path] = scene
-    return _png(ship_crop(scene, ship))
+class _Thumbs:
+    """Crops of ships for the visit tables, each scene opened once (or found unreadable once)."""
+
+    def __init__(self, store: StoreSightings) -> None:
+        self.store = store
+        self.rows = {r.name: r for r in store.scenes}
+        self.scenes: dict[str, Scene | None] = {}
+
+    def __call__(self, sighting: int) -> str:
+        if sighting >= len(self.store.ships):
+            return ""
+        ship = self.store.ships[sighting]
+        row = self.rows.get(ship.scene)
+        if row is None:
+            return ""
+        if row.path not in self.scenes:
+            try:
+                self.scenes[row.path] = open_scene(row.path)
+            except ShipwatchError:
+                self.scenes[row.path] = None
+        scene = self.scenes[row.path]
+        return _png(ship_crop(scene, ship)) if scene is not None else ""
 
 
 _CSS = """body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}h1{font-size:22px}h2{font-size:17px;margin-top:28px}
@@ -214,21 +225,13 @@ def write_report(data: ReportInput, out: Path) -> Path:
         f"{a.cargo_share_of_deadweight[1]:.0%} of deadweight, {a.barrels_per_tonne[0]}-{a.barrels_per_tonne[1]} barrels per tonne. "
         "Every tanker visit is counted as one full load.</p>"
     )
-    ship_of = {}
-    if data.store:
-        for i, ship in enumerate(data.store.ships):
-            ship_of[i] = ship
-    cache: dict[str, Scene] = {}
+    thumb_of = _Thumbs(data.store) if data.store else None
     header = "<tr><th>crop</th><th>id</th><th>zone</th><th>class</th><th>tanker p</th><th>first seen</th><th>last seen</th><th>obs</th><th>length m</th><th>mmsi</th><th>dark</th><th>candidates</th><th>barrels</th><th>evidence</th></tr>"
 
     def rows(visits: Sequence[Visit], limit: int) -> str:
         out_rows = []
         for x in visits[:limit]:
-            thumb = (
-                _thumb(data.store, ship_of[x.sightings[0]], cache)
-                if data.store and x.sightings and x.sightings[0] in ship_of
-                else ""
-            )
+            thumb = thumb_of(x.sightings[0]) if thumb_of and x.sightings else ""
             img = f"<img alt='crop' src='{thumb}'>" if thumb else ""
             bar = f"{_fmt(x.barrels_low)}-{_fmt(x.barrels_high)}" if x.barrels_low else ""
             out_rows.append(

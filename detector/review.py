@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import shapely
 from rasterio.windows import Window
 
 from detector.chips import BuildSettings, LabelledScene, build_yolo_obb
@@ -31,7 +30,7 @@ from detector.export import atomic_write_text
 from detector.raster import SceneReader, open_scene
 from detector.records import Ship, obb_corners
 from detector.store import Store
-from detector.zones import Zone
+from detector.zones import Zone, zone_at
 
 __all__ = ["Decision", "QueueOrder", "ReviewItem", "apply_decisions", "export_reviews", "review_queue", "review_stats"]
 
@@ -65,14 +64,6 @@ class ReviewItem:
     uncertainty: float
 
 
-def _zone_of(ship: Ship, zones: list[Zone]) -> Zone | None:
-    if ship.lon is None or ship.lat is None:
-        return None
-    point = shapely.Point(ship.lon, ship.lat)
-    inside = [z for z in zones if z.polygon.contains(point)]
-    return min(inside, key=lambda z: z.polygon.area) if inside else None
-
-
 def review_queue(
     store: Store, zones: list[Zone], order: QueueOrder = QueueOrder.UNCERTAIN, threshold: float = 0.25
 ) -> list[ReviewItem]:
@@ -91,7 +82,7 @@ def review_queue(
     for did, sid, ship in store.detection_rows(settings):
         if did in decided and decided[did][0] != Decision.SKIPPED:
             continue
-        zone = _zone_of(ship, zones)
+        zone = zone_at(zones, ship.lon, ship.lat) if ship.lon is not None and ship.lat is not None else None
         p = classifier(ship.length_m, ship.beam_m, zone.cargo if zone else None).tanker_prob
         score_gap = abs(ship.score - threshold) / max(threshold, 1 - threshold)
         uncertainty = min(score_gap, abs(p - 0.5) * 2)
@@ -192,9 +183,10 @@ def export_reviews(
     by_scene: dict[int, list[tuple[int, Ship]]] = {}
     for did, sid, ship in rows:
         by_scene.setdefault(sid, []).append((did, ship))
-    order = sorted(by_scene, key=lambda sid: (store.scene(sid).acquired_at or store.scene(sid).name, sid))  # type: ignore[arg-type, return-value]
+    scene_rows = {sid: store.scene(sid) for sid in by_scene}
+    order = sorted(by_scene, key=lambda sid: (scene_rows[sid].acquired_at or scene_rows[sid].name, sid))  # type: ignore[arg-type, return-value]
     for sid in order:
-        row = store.scene(sid)
+        row = scene_rows[sid]
         scene = open_scene(row.path)
         with SceneReader(scene) as reader:
             rgb, _ = reader.read(Window(0, 0, scene.width, scene.height))

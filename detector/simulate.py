@@ -273,7 +273,7 @@ def _truth(sim: Simulation, stays: list[_Stay]) -> list[Visit]:
                 (
                     sim.acquisitions[j].time
                     for j in range(first_i - 1, -1, -1)
-                    if _sees(sim.acquisitions[j], zone, first.lon, first.lat)
+                    if _sees(sim.acquisitions[j], first.lon, first.lat)
                 ),
                 None,
             )
@@ -281,7 +281,7 @@ def _truth(sim: Simulation, stays: list[_Stay]) -> list[Visit]:
                 (
                     sim.acquisitions[j].time
                     for j in range(last_i + 1, len(sim.acquisitions))
-                    if _sees(sim.acquisitions[j], zone, last.lon, last.lat)
+                    if _sees(sim.acquisitions[j], last.lon, last.lat)
                 ),
                 None,
             )
@@ -309,8 +309,8 @@ def _truth(sim: Simulation, stays: list[_Stay]) -> list[Visit]:
     return truth
 
 
-def _sees(acq: Acquisition, zone: Zone, lon: float, lat: float) -> bool:
-    """Whether ``acq`` observed the spot (which lies in ``zone``), as the linker judges it."""
+def _sees(acq: Acquisition, lon: float, lat: float) -> bool:
+    """Whether ``acq`` observed the spot, as the linker judges it."""
     return acq.footprint is None or acq.footprint.contains(shapely.Point(lon, lat))
 
 

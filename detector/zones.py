@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -20,7 +21,7 @@ from shapely.geometry.base import BaseGeometry
 
 from detector.errors import UsageError
 
-__all__ = ["DEFAULT_ZONES", "Zone", "ZoneKind", "load_zones"]
+__all__ = ["DEFAULT_ZONES", "Zone", "ZoneKind", "load_zones", "zone_at"]
 
 
 class ZoneKind(enum.StrEnum):
@@ -36,6 +37,13 @@ class Zone:
     kind: ZoneKind
     polygon: BaseGeometry  # lon/lat
     cargo: str | None = None
+
+
+def zone_at(zones: Sequence[Zone], lon: float, lat: float) -> Zone | None:
+    """The most specific zone holding a point (the smallest: a berth before its port)."""
+    point = shapely.Point(lon, lat)
+    inside = [z for z in zones if z.polygon.contains(point)]
+    return min(inside, key=lambda z: z.polygon.area) if inside else None
 
 
 def _default_path() -> Path:

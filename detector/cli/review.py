@@ -19,7 +19,7 @@ import numpy as np
 
 from detector.errors import ShipwatchError, UsageError
 from detector.quicklook import ship_crop
-from detector.raster import open_scene
+from detector.raster import Scene, open_scene
 from detector.review import KEYS, QueueOrder, ReviewItem, apply_decisions, export_reviews, review_queue
 from detector.store import Store
 from detector.zones import load_zones
@@ -46,10 +46,15 @@ def _key() -> str:
         termios.tcsetattr(fd, termios.TCSADRAIN, old)
 
 
-def _crop(item: ReviewItem, out: Path) -> Path:
-    """A PNG of the detection with context, its box in red, enlarged when small."""
+def _crop(item: ReviewItem, out: Path, scenes: dict[str, Scene]) -> Path:
+    """A PNG of the detection with context, its box in red, enlarged when small.
+
+    ``scenes`` keeps each scene opened once per session (opening one reads a sample of it).
+    """
     out.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(out), ship_crop(open_scene(item.scene_path), item.ship, min_half=32, side=256))
+    if item.scene_path not in scenes:
+        scenes[item.scene_path] = open_scene(item.scene_path)
+    cv2.imwrite(str(out), ship_crop(scenes[item.scene_path], item.ship, min_half=32, side=256))
     return out
 
 
@@ -126,6 +131,7 @@ def _session(db: Path, queue: QueueOrder, reviewer: str, open_viewer: bool, zone
     with Store(db) as store:
         zone_list = load_zones(zones)
         crops = db.parent / "review_crops"
+        scenes: dict[str, Scene] = {}
         # The queue is built once and walked; it is rebuilt after an undo (the undone
         # detection takes its place again) and when it runs out (skipped ones come back).
         items, i = review_queue(store, zone_list, queue), 0
@@ -138,7 +144,7 @@ def _session(db: Path, queue: QueueOrder, reviewer: str, open_viewer: bool, zone
             item = items[i]
             click.echo(_describe(item, len(items) - i))
             try:
-                _show(_crop(item, crops / f"{item.detection_id}.png"), open_viewer, images)
+                _show(_crop(item, crops / f"{item.detection_id}.png", scenes), open_viewer, images)
             except ShipwatchError as exc:
                 click.echo(f"  (no crop: {exc})")
             click.echo(f"  [{HELP}] ", nl=False)
