@@ -145,22 +145,21 @@ class RayEngine:
         spec = scene.read_spec
         batches = [plan.to_read[i : i + settings.batch_size] for i in range(0, len(plan.to_read), settings.batch_size)]
         pending: list[Any] = []
-        results: list[list[WindowBoxes]] = []
-        inferred = 0
+        boxes: list[WindowBoxes] = []
+
+        def collect() -> None:  # the oldest batch in flight, so boxes stay in window order
+            count, ref = pending.pop(0)
+            boxes.extend(ray.get(ref))
+            if on_windows:
+                on_windows(count)
+
         for k, batch in enumerate(batches):
             windows = [(int(w.col_off), int(w.row_off), int(w.width), int(w.height)) for w in batch]
             read = self._read.remote(spec, windows)
             pending.append((len(batch), self.actors[k % len(self.actors)].infer.remote(read, settings, plan.size)))
             while len(pending) >= self.config.readers:
-                count, ref = pending.pop(0)
-                results.append(ray.get(ref))
-                inferred += len(results[-1])
-                if on_windows:
-                    on_windows(count)
-        for count, ref in pending:
-            results.append(ray.get(ref))
-            inferred += len(results[-1])
-            if on_windows:
-                on_windows(count)
-        boxes = [b for part in results for b in part]
+                collect()
+        while pending:
+            collect()
+        inferred = len(boxes)  # one entry per window inferred (all-nodata windows return none)
         return finish_scene(scene, plan, boxes, settings, aoi, inferred)

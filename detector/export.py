@@ -12,11 +12,13 @@ import io
 import json
 import os
 import tempfile
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from detector.acquisition import parse_time
 from detector.errors import UsageError
 from detector.records import Ship
 from detector.visits import Visit, expected_vessels
@@ -173,15 +175,15 @@ def write_visits(
     """
     rows = [visit_row(v, recall, precision) for v in visits]
     atomic_write_text(out_dir / "visits.csv", _csv_text(VISIT_COLUMNS, rows))
-    counts: dict[tuple[str, str, str], list[float]] = {}
-    for v, row in zip(visits, rows, strict=True):
+    linked: Counter[tuple[str, str, str]] = Counter()
+    estimated: dict[tuple[str, str, str], float] = defaultdict(float)
+    for v in visits:
         key = (v.zone, period_of(v.first_seen, period), v.class_name)
-        tally = counts.setdefault(key, [0, 0.0])
-        tally[0] += 1
-        tally[1] += float(row["expected"])  # type: ignore[arg-type]
+        linked[key] += 1
+        estimated[key] += expected_vessels(v, recall, precision)
     count_rows = [
-        {"zone": z, "period": p, "class": c, "visits": int(n), "estimated": round(e, 2)}
-        for (z, p, c), (n, e) in sorted(counts.items())
+        {"zone": z, "period": p, "class": c, "visits": n, "estimated": round(estimated[z, p, c], 2)}
+        for (z, p, c), n in sorted(linked.items())
     ]
     atomic_write_text(out_dir / "visit_counts.csv", _csv_text(("zone", "period", "class", "visits", "estimated"), count_rows))
     features = [
@@ -210,7 +212,7 @@ def read_visits(path: Path) -> list[Visit]:
     """Visits back from a ``visits.csv`` (sightings are not kept there)."""
 
     def when(text: str) -> datetime | None:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+        return parse_time(text) if text else None
 
     def num(text: str) -> float | None:
         return float(text) if text else None

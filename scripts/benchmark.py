@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +43,6 @@ WINDOW = 1024
 OVERLAP = 205  # 0.2 of the window, SAHI's default ratio
 CONF = 0.25
 SHIP = 1  # DOTA class index
-RAY_ACTORS: list[str] = []
 
 
 def crops() -> list[Path]:
@@ -263,11 +263,13 @@ def child(args: argparse.Namespace) -> None:
     Path(args.result).write_text(json.dumps(result))
 
 
-def measure(method: str, scene: Path, device: str, batch_size: int = 0, readers: int | None = None) -> dict[str, object]:
+def measure(
+    method: str, scene: Path, device: str, batch_size: int = 0, readers: int | None = None, extra: Sequence[str] = ()
+) -> dict[str, object]:
     with tempfile.NamedTemporaryFile(suffix=".json") as f:
         cmd = [sys.executable, __file__, "--child", method, "--scene", str(scene), "--device", device, "--result", f.name]
         cmd += ["--batch-size", str(batch_size)] + (["--readers", str(readers)] if readers is not None else [])
-        cmd += ["--ray-actors", RAY_ACTORS[0]] if RAY_ACTORS else []
+        cmd += list(extra)
         subprocess.run(cmd, check=True)
         return json.loads(Path(f.name).read_text())
 
@@ -372,11 +374,10 @@ def compare(args: argparse.Namespace, work: Path) -> dict[str, object]:
 def ray_table(args: argparse.Namespace, work: Path) -> dict[str, object]:
     import rasterio
 
-    RAY_ACTORS.append(args.ray_actors)
     scene = args.scene or build_scene(work / f"bench_{args.size}.tif", args.size)
     with rasterio.open(scene) as ds:
         mpx = ds.width * ds.height / 1e6
-    rows = measure("ray_scaling", scene, args.device, args.batch_size)["ray_scaling"]
+    rows = measure("ray_scaling", scene, args.device, args.batch_size, extra=["--ray-actors", args.ray_actors])["ray_scaling"]
     print(f"\nengine throughput, scene to merged boxes, {mpx:.1f} Mpx, device {args.device}")
     print(f"{'engine':<8}{'actors':>7}{'seconds':>9}{'Mpx/s':>8}{'ships':>7}")
     for r in rows:  # type: ignore[attr-defined]
