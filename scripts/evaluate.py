@@ -65,13 +65,15 @@ def average_precision(items: list[Item], cls: int, iou: float = 0.5) -> tuple[fl
         found = it.found[keep]
         order = np.argsort(-found.score)
         lp = shapely.polygons(labels) if len(labels) else np.array([])
+        label_area = shapely.area(lp)
+        boxes = shapely.polygons(found.corners()) if len(found) else np.array([])
         used = np.zeros(len(labels), bool)
         for i in order:
-            box = shapely.polygons(found.corners()[i])
+            box = boxes[i]
             best, best_iou = -1, iou
             if len(labels):
                 inter = shapely.area(shapely.intersection(lp, box))
-                ious = inter / (shapely.area(lp) + shapely.area(box) - inter)
+                ious = inter / (label_area + shapely.area(box) - inter)
                 ious[used] = 0
                 j = int(np.argmax(ious))
                 if ious[j] >= best_iou:

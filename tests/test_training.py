@@ -23,8 +23,8 @@ def marina_scenes() -> list[LabelledScene]:
     rgb = np.ascontiguousarray(bgr[..., ::-1])
     flipped = polys.copy()
     flipped[..., 0] = 1024 - flipped[..., 0]
-    cls = (rows[:, 0] == 1).astype(np.int64) * 0  # one class: ship
-    keep = rows[:, 0] == 1
+    keep = rows[:, 0] == 1  # DOTA's ship class
+    cls = np.zeros(len(rows), np.int64)  # one class here: ship
     return [
         LabelledScene("marina", "a", rgb, polys[keep], cls[keep]),
         LabelledScene("marina_flipped", "b", np.ascontiguousarray(rgb[:, ::-1]), flipped[keep], cls[keep]),
