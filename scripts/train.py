@@ -55,7 +55,9 @@ def merge_datasets(yamls: list[Path], out: Path) -> Path:
         "names": names[0],
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(yaml.safe_dump(merged))
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(yaml.safe_dump(merged))
+    tmp.replace(out)  # atomic: a killed run never leaves half a data.yaml to resume from
     return out
 
 
