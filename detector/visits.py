@@ -246,9 +246,6 @@ class _Evidence:
         spread = math.sqrt((len(logs) * zone_sigma**2 + 10 * 0.3**2) / (len(logs) + 10))
         self.diff_sigma = math.sqrt(2) * max(spread, 0.05)
 
-    def stays(self, dt_h: NDArray[np.float64]) -> NDArray[np.float64]:
-        return _stays(dt_h, self.mu, self.sigma)
-
     def busy(self, xy: NDArray[np.float64]) -> NDArray[np.float64]:
         """Vessels seen within the gate of each spot per image: the chance another is there."""
         c = np.clip(((xy - self.origin) // self.cell).astype(np.int64), 0, np.array(self.near.shape) - 1)
@@ -262,7 +259,7 @@ class _Evidence:
         dt_h: NDArray[np.float64],
         busy: NDArray[np.float64],
     ) -> NDArray[np.float64]:
-        stay = self.stays(dt_h)
+        stay = _stays(dt_h, self.mu, self.sigma)
         out = np.log(stay) - np.log((1 - stay) * busy)
         if self.p.spread_m is not None:  # another vessel would lie anywhere in the gate
             sig = self.p.spread_m
