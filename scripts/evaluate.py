@@ -17,6 +17,14 @@ Matching rules, stated:
   * count error per scene: |found - labelled| / labelled at the threshold.
 --pick-threshold reports the threshold that maximises F1 on this data: pick
 it on validation ports only, then evaluate unseen ports at that value.
+
+Leave-ports-out folds pool into one figure: each fold's weights detect only
+the ports it never trained on, and every metric (and the picked threshold)
+is computed over all of them together:
+
+  python scripts/evaluate.py --coco ANN.json --scenes ROOT --bands B04,B03,B02 --scale 3 \\
+      --fold runs/s2-heldout/weights/last.pt=busan,durban --fold runs/s2-fold2/weights/last.pt=athens,genoa \\
+      --pick-threshold --json out/folds.json
 """
 
 from __future__ import annotations
@@ -160,9 +168,21 @@ def items_from_coco(
     return items
 
 
+def parse_fold(text: str, parser: argparse.ArgumentParser) -> tuple[Path, list[str]]:
+    weights, sep, ports = text.rpartition("=")
+    names = [x for x in ports.split(",") if x]
+    if not sep or not weights or not names:
+        parser.error(f"--fold {text}: write WEIGHTS=PORT,PORT (the ports these weights never trained on)")
+    return Path(weights), names
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--weights", type=Path, required=True)
+    p.add_argument("--weights", type=Path, help="the weights to evaluate (or pass --fold)")
+    p.add_argument(
+        "--fold", action="append", default=[], metavar="WEIGHTS=PORT,PORT",
+        help="weights and the ports they never saw; repeat for each fold (with --coco)",
+    )  # fmt: skip
     p.add_argument("--data", type=Path, help="a YOLO-OBB data.yaml")
     p.add_argument("--split", default="val")
     p.add_argument("--coco", type=Path, help="COCO annotations (with --scenes)")
@@ -179,21 +199,25 @@ def main() -> int:
     from detector.runtimes import Backend
     from detector.yolo import YoloDetector
 
-    detector = YoloDetector(a.weights, None, conf=0.01, backend=Backend.TORCH)
-    names = detector.class_names
-    if a.data:
-        items = items_from_yaml(a.data, a.split, detector)
-    elif a.coco and a.scenes:
-        items = items_from_coco(
-            a.coco,
-            a.scenes,
-            tuple(a.bands.split(",")) if a.bands else None,
-            [x for x in a.ports.split(",") if x],
-            detector,
-            a.scale,
-        )
-    else:
+    if a.fold and (a.weights or a.data or a.ports):
+        p.error("--fold names each fold's weights and ports; leave out --weights, --data and --ports")
+    folds = [parse_fold(f, p) for f in a.fold] or [(a.weights, [x for x in a.ports.split(",") if x])]
+    if folds[0][0] is None:
+        p.error("pass --weights, or one --fold per fold")
+    if not a.data and not (a.coco and a.scenes):
         p.error("pass --data, or --coco with --scenes")
+    items: list[Item] = []
+    names: tuple[str, ...] = ()
+    for weights, ports in folds:
+        detector = YoloDetector(weights, None, conf=0.01, backend=Backend.TORCH)
+        if names and detector.class_names != names:
+            p.error(f"{weights}: its classes {detector.class_names} differ from the other folds' {names}")
+        names = detector.class_names
+        if a.data:
+            items += items_from_yaml(a.data, a.split, detector)
+        else:
+            bands = tuple(a.bands.split(",")) if a.bands else None
+            items += items_from_coco(a.coco, a.scenes, bands, ports, detector, a.scale)
     ap = {}
     curves = {}
     for k, name in enumerate(names):
@@ -202,7 +226,8 @@ def main() -> int:
             ap[name] = value
             curves[name] = (rec, prec)
     report = {
-        "weights": str(a.weights),
+        "weights": str(a.weights) if a.weights else None,
+        "folds": [{"weights": str(w), "ports": ports} for w, ports in folds] if a.fold else None,
         "conf": a.conf,
         **at_threshold(items, a.conf),
         "map50": float(np.mean(list(ap.values()))) if ap else None,

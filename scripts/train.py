@@ -33,6 +33,10 @@ PRESETS: dict[str, dict[str, object]] = {
 }
 # Overhead imagery has no up or down: flip both ways, rotate freely.
 AUGMENT: dict[str, object] = {"fliplr": 0.5, "flipud": 0.5, "degrees": 180.0, "mosaic": 1.0, "scale": 0.5, "translate": 0.1}
+# Knobs passed through to Ultralytics as flags (freeze: how many leading layers keep the start's weights).
+INT_KNOBS = ("imgsz", "batch", "epochs", "workers", "patience", "seed", "freeze")
+FLOAT_KNOBS = ("lr0", "lrf", "weight_decay", "fliplr", "flipud", "degrees", "mosaic", "scale", "translate", "fraction",
+               "hsv_h", "hsv_s", "hsv_v")  # fmt: skip
 
 
 def merge_datasets(yamls: list[Path], out: Path) -> Path:
@@ -72,9 +76,9 @@ def main() -> int:
     p.add_argument("--name", default="shipwatch")
     p.add_argument("--runs", type=Path, default=REPO / "runs")
     p.add_argument("--fresh", action="store_true", help="start over even if a run of this name can resume")
-    for key in ("imgsz", "batch", "epochs", "workers", "patience", "seed"):
+    for key in INT_KNOBS:
         p.add_argument(f"--{key}", type=int)
-    for key in ("lr0", "lrf", "weight_decay", "fliplr", "flipud", "degrees", "mosaic", "scale", "translate", "fraction"):
+    for key in FLOAT_KNOBS:
         p.add_argument(f"--{key.replace('_', '-')}", dest=key, type=float)
     p.add_argument("--device")
     p.add_argument("--optimizer", default=None)
@@ -93,8 +97,7 @@ def main() -> int:
         YOLO(str(last)).train(resume=True)
     else:
         args: dict[str, object] = {**PRESETS[a.preset], **AUGMENT, "patience": 50, "seed": 0}
-        for key in ("imgsz", "batch", "epochs", "workers", "patience", "seed", "lr0", "lrf", "weight_decay", "fliplr", "flipud",
-                    "degrees", "mosaic", "scale", "translate", "fraction", "device", "optimizer", "amp"):  # fmt: skip
+        for key in (*INT_KNOBS, *FLOAT_KNOBS, "device", "optimizer", "amp"):
             if getattr(a, key) is not None:
                 args[key] = getattr(a, key)
         YOLO(str(a.weights)).train(

@@ -1,0 +1,77 @@
+"""scripts/evaluate.py's matching rules, on boxes whose answers are worked out by hand."""
+
+import importlib.util
+import sys
+
+import numpy as np
+import pytest
+
+from detector.records import Detections
+from tests.conftest import REPO
+
+spec = importlib.util.spec_from_file_location("shipwatch_evaluate", REPO / "scripts" / "evaluate.py")
+evaluate = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+sys.modules[spec.name] = evaluate  # type: ignore[union-attr]  # its dataclass looks itself up there
+spec.loader.exec_module(evaluate)  # type: ignore[union-attr]
+
+
+def square(x: float, y: float, side: float = 10.0) -> np.ndarray:
+    h = side / 2
+    return np.array([[x - h, y - h], [x + h, y - h], [x + h, y + h], [x - h, y + h]])
+
+
+def found(*boxes: tuple[float, float, float]) -> Detections:
+    """Axis-aligned 10 px squares: (x, y, score)."""
+    obb = [[x, y, 10.0, 10.0, 0.0] for x, y, _ in boxes]
+    return Detections(np.array(obb).reshape(-1, 5), [s for *_, s in boxes], np.zeros(len(boxes), np.int64))
+
+
+def item(name: str, labels: list[np.ndarray], detections: Detections):  # type: ignore[no-untyped-def]
+    polys = np.array(labels).reshape(-1, 4, 2)
+    return evaluate.Item(name, polys, np.zeros(len(polys), np.int64), detections)
+
+
+def test_centre_matching_is_one_to_one() -> None:
+    labels = np.array([square(10, 10), square(40, 10)])
+    # two centres in the first ship, none in the second, one in open water
+    assert evaluate.centre_matches(labels, found((9, 9, 0.9), (12, 11, 0.8), (100, 100, 0.7))) == 1
+    assert evaluate.centre_matches(labels, found((9, 9, 0.9), (41, 9, 0.8))) == 2
+    assert evaluate.centre_matches(labels[:0], found((9, 9, 0.9))) == 0
+
+
+def test_threshold_metrics_and_count_error() -> None:
+    items = [
+        item("a", [square(10, 10), square(40, 10)], found((10, 10, 0.9), (40, 10, 0.3), (80, 80, 0.6))),
+        item("b", [square(10, 10)], found((60, 60, 0.2))),
+    ]
+    r = evaluate.at_threshold(items, 0.5)  # kept: a's 0.9 (a hit) and 0.6 (a miss)
+    assert (r["precision"], r["recall"]) == (0.5, pytest.approx(1 / 3))
+    assert r["f1"] == pytest.approx(2 * 0.5 * (1 / 3) / (0.5 + 1 / 3))
+    assert r["per_scene"]["a"] == {"labelled": 2, "found": 2, "matched": 1, "count_error": 0.0}
+    assert r["per_scene"]["b"]["count_error"] == 1.0
+    low = evaluate.at_threshold(items, 0.1)
+    assert (low["precision"], low["recall"]) == (0.5, pytest.approx(2 / 3))
+
+
+def test_average_precision_ranks_by_score_at_iou_half() -> None:
+    labels = [square(10, 10), square(40, 10)]
+    # ranked: hit (IoU 1), miss (a box 6 px off: IoU 4/16 < 0.5), hit (IoU 1)
+    items = [item("a", labels, found((10, 10, 0.9), (46, 10, 0.8), (40, 10, 0.7)))]
+    ap, recall, precision = evaluate.average_precision(items, 0)
+    np.testing.assert_allclose(recall, [0.5, 0.5, 1.0])
+    np.testing.assert_allclose(precision, [1.0, 0.5, 2 / 3])
+    assert ap == pytest.approx(0.5 * 1.0 + 0.5 * 2 / 3)
+    # a duplicate of an already matched ship is a false positive
+    dup = [item("a", labels[:1], found((10, 10, 0.9), (10, 10, 0.8)))]
+    assert evaluate.average_precision(dup, 0)[0] == pytest.approx(1.0)
+    assert evaluate.average_precision(dup, 0)[2][-1] == pytest.approx(0.5)
+
+
+def test_fold_argument() -> None:
+    parser = evaluate.argparse.ArgumentParser()
+    assert evaluate.parse_fold("runs/a=b/last.pt=busan,durban", parser) == (
+        evaluate.Path("runs/a=b/last.pt"),
+        ["busan", "durban"],
+    )
+    with pytest.raises(SystemExit):
+        evaluate.parse_fold("runs/last.pt", parser)
