@@ -75,3 +75,13 @@ def test_fold_argument() -> None:
     )
     with pytest.raises(SystemExit):
         evaluate.parse_fold("runs/last.pt", parser)
+
+
+def test_nested_threshold_never_uses_a_folds_own_labels() -> None:
+    fold_a = [item("a", [square(10, 10)], found((10, 10, 0.9), (80, 80, 0.5)))]  # best above 0.5
+    fold_b = [item("b", [square(10, 10)], found((10, 10, 0.3)))]  # best at any threshold up to 0.3
+    assert evaluate.pick_threshold(fold_a) == 0.525 and evaluate.pick_threshold(fold_b) == 0.05
+    nested = evaluate.nested_thresholds([fold_a, fold_b])
+    assert nested["thresholds"] == [0.05, 0.525]
+    # a at 0.05 keeps its false alarm; b at 0.525 loses its ship
+    assert (nested["precision"], nested["recall"], nested["f1"]) == (0.5, 0.5, 0.5)
