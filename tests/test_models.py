@@ -8,7 +8,7 @@ S2_FOLDER = frozenset({"B02", "B03", "B04", "B08", "B11"}) | frozenset(RGB)
 
 def test_registry_pins_every_model() -> None:
     specs = registry()
-    assert {"yolo26n-obb-dota", "yolo26n-obb-s2"} <= set(specs)
+    assert {"yolo26n-obb-dota", "yolo26n-obb-s2-nir", "yolo26n-obb-s2"} <= set(specs)
     for spec in specs.values():
         assert len(spec.sha256) == 64 and spec.ship_classes
 
@@ -18,8 +18,9 @@ def test_registry_pins_every_model() -> None:
     [
         (0.3, frozenset(RGB), "yolo26n-obb-dota"),
         (1.9, frozenset(RGB), "yolo26n-obb-dota"),
-        (8.2, S2_FOLDER, "yolo26n-obb-s2"),
-        (10.0, frozenset(RGB), "yolo26n-obb-s2"),
+        (8.2, S2_FOLDER, "yolo26n-obb-s2-nir"),  # a band folder with B08: the near-infrared model
+        (10.0, frozenset(RGB), "yolo26n-obb-s2"),  # a plain RGB file: the true-colour one
+        (10.0, frozenset({"B02", "B03", "B04"}) | frozenset(RGB), "yolo26n-obb-s2"),  # a folder without B08
     ],
 )
 def test_choice_by_true_ground_resolution(gsd: float, bands: frozenset[str], expected: str) -> None:

@@ -84,10 +84,22 @@ def test_sentinel2_band_folder_runs_and_writes_valid_outputs(tmp_path: Path) -> 
         ).fetchone()
     assert (name, acquired, status) == ("busan", "2022-05-14T00:00:00Z", "done")
     assert gsd == pytest.approx(8.2, abs=0.3)  # 10 m Web Mercator pixels at 35°N are ~8.2 m on the ground
-    assert model == "yolo26n-obb-s2" and "8.18 m" in reason  # chosen by resolution, no --weights
+    assert model == "yolo26n-obb-s2-nir" and "8.18 m" in reason  # chosen by resolution and bands, no --weights
     assert 20 <= n <= 90  # 54 labelled ships
     lengths = [f["properties"]["length_m"] for f in collection["features"]]
     assert 40 < sorted(lengths)[len(lengths) // 2] < 250  # ships, in true ground metres
+
+
+def test_sentinel2_rgb_file_falls_back_to_the_true_colour_model(tmp_path: Path) -> None:
+    """The same Busan scene as one 3-band file: no B08, so the true-colour 10 m model."""
+    out = tmp_path / "out"
+    assert main(["detect", str(shared("sen2ships-dev", "rgb", "busan_rgb.tiff")), "--out", str(out)]) == 0
+    import sqlite3
+
+    with sqlite3.connect(out / "shipwatch.db") as conn:
+        model, reason, n = conn.execute("SELECT model, model_reason, n_detections FROM scenes").fetchone()
+    assert model == "yolo26n-obb-s2" and "has its bands" in reason
+    assert 15 <= n <= 90  # 54 labelled ships
 
 
 def test_dota8_images_as_geotiffs(tmp_path: Path) -> None:
