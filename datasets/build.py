@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 import cv2
@@ -32,11 +32,11 @@ from rasterio.windows import Window
 
 from detector.chips import BuildSettings, LabelledScene, build_yolo_obb, obb_from_mask, rle_decode
 from detector.errors import ShipwatchError, UsageError
-from detector.raster import SceneReader, open_scene
+from detector.raster import Scene, SceneReader, open_scene
 
 
-def scene_rgb(path: Path, bands: tuple[str, ...] | None) -> tuple[np.ndarray, object]:
-    """The whole scene as the detector sees it (same band stacking and stretch)."""
+def open_bands(path: Path, bands: tuple[str, ...] | None) -> Scene:
+    """A scene opened with ``bands`` (Sentinel-2 names) stacked, as the detector would open it."""
     index = None
     if bands and path.is_dir():
         from detector.raster import band_names
@@ -46,13 +46,21 @@ def scene_rgb(path: Path, bands: tuple[str, ...] | None) -> tuple[np.ndarray, ob
         if missing:
             raise UsageError(f"{path}: no band files for {', '.join(missing)}; pick bands among {', '.join(files)}")
         index = tuple(files.index(b) + 1 for b in bands)
-    scene = open_scene(path, bands=index)
+    return open_scene(path, bands=index)
+
+
+def scene_rgb(path: Path, bands: tuple[str, ...] | None) -> tuple[np.ndarray, Scene]:
+    """The whole scene as the detector sees it (same band stacking and stretch)."""
+    scene = open_bands(path, bands)
     with SceneReader(scene) as reader:
         rgb, _ = reader.read(Window(0, 0, scene.width, scene.height))
     return rgb, scene
 
 
-def coco_scenes(annotations: Path, root: Path, bands: tuple[str, ...] | None) -> Iterator[LabelledScene]:
+def coco_scenes(
+    annotations: Path, root: Path, bands: tuple[str, ...] | None, ports: Collection[str] = ()
+) -> Iterator[LabelledScene]:
+    """Each labelled scene (all of them, or only ``ports``: the others are not read)."""
     data = json.loads(annotations.read_text())
     by_image: dict[int, list[dict]] = {}
     for a in data.get("annotations", []):
@@ -61,6 +69,8 @@ def coco_scenes(annotations: Path, root: Path, bands: tuple[str, ...] | None) ->
         raise UsageError(f"{annotations}: no annotations; label some ships first")
     for image in sorted(data["images"], key=lambda i: i["file_name"]):
         port = image["file_name"].split("_rgb")[0].rsplit(".", 1)[0]
+        if ports and port not in ports:
+            continue
         folder = root / port
         path = folder if folder.is_dir() else root / "rgb" / image["file_name"]
         if not path.exists():

@@ -159,13 +159,10 @@ def items_from_coco(
     spec = importlib.util.spec_from_file_location("build", REPO / "datasets" / "build.py")
     build = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(build)  # type: ignore[union-attr]
+    settings = DetectSettings(overlap=overlap_for_gsd(8.0, window_side(detector.input_size, scale)), scale=scale)
     items = []
-    for labelled in build.coco_scenes(ann, scenes, bands):
-        if ports and labelled.group not in ports:
-            continue
-        _, scene = build.scene_rgb(scenes / labelled.name, bands)
-        side = window_side(detector.input_size, scale)
-        result = detect_scene(scene, detector, DetectSettings(overlap=overlap_for_gsd(8.0, side), scale=scale))
+    for labelled in build.coco_scenes(ann, scenes, bands, ports):
+        result = detect_scene(build.open_bands(scenes / labelled.name, bands), detector, settings)
         items.append(Item(labelled.name, labelled.polygons, labelled.classes, result.detections))
     return items
 
@@ -236,7 +233,6 @@ def main() -> int:
         p.error("pass --weights, or one --fold per fold")
     if not a.data and not (a.coco and a.scenes):
         p.error("pass --data, or --coco with --scenes")
-    items: list[Item] = []
     fold_items: list[list[Item]] = []
     names: tuple[str, ...] = ()
     for weights, ports in folds:
@@ -249,7 +245,7 @@ def main() -> int:
         else:
             bands = tuple(a.bands.split(",")) if a.bands else None
             fold_items.append(items_from_coco(a.coco, a.scenes, bands, ports, detector, a.scale))
-        items += fold_items[-1]
+    items = [it for fold in fold_items for it in fold]
     ap = {}
     curves = {}
     for k, name in enumerate(names):

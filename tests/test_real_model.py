@@ -2,6 +2,7 @@
 
 import csv
 import json
+import sqlite3
 from pathlib import Path
 
 import cv2
@@ -70,18 +71,20 @@ def test_dense_windows_are_not_capped_at_300() -> None:
     assert (found.class_id == 1).sum() > 350
 
 
+def scene_columns(out: Path, columns: str) -> tuple:  # type: ignore[type-arg]
+    """Columns of the one scene row of the store a detect run wrote to ``out``."""
+    with sqlite3.connect(out / "shipwatch.db") as conn:
+        return conn.execute(f"SELECT {columns} FROM scenes").fetchone()
+
+
 def test_sentinel2_band_folder_runs_and_writes_valid_outputs(tmp_path: Path) -> None:
     folder = shared("sen2ships-dev", "busan")
     out = tmp_path / "out"
     assert main(["detect", str(folder), "--out", str(out)]) == 0
     collection = json.loads((out / "detections.geojson").read_text())
     assert collection["type"] == "FeatureCollection"
-    import sqlite3
-
-    with sqlite3.connect(out / "shipwatch.db") as conn:
-        name, acquired, gsd, status, model, reason, n = conn.execute(
-            "SELECT name, acquired_at, gsd_m, status, model, model_reason, n_detections FROM scenes"
-        ).fetchone()
+    columns = "name, acquired_at, gsd_m, status, model, model_reason, n_detections"
+    name, acquired, gsd, status, model, reason, n = scene_columns(out, columns)
     assert (name, acquired, status) == ("busan", "2022-05-14T00:00:00Z", "done")
     assert gsd == pytest.approx(8.2, abs=0.3)  # 10 m Web Mercator pixels at 35°N are ~8.2 m on the ground
     assert model == "yolo26n-obb-s2-nir" and "8.18 m" in reason  # chosen by resolution and bands, no --weights
@@ -94,10 +97,7 @@ def test_sentinel2_rgb_file_falls_back_to_the_true_colour_model(tmp_path: Path) 
     """The same Busan scene as one 3-band file: no B08, so the true-colour 10 m model."""
     out = tmp_path / "out"
     assert main(["detect", str(shared("sen2ships-dev", "rgb", "busan_rgb.tiff")), "--out", str(out)]) == 0
-    import sqlite3
-
-    with sqlite3.connect(out / "shipwatch.db") as conn:
-        model, reason, n = conn.execute("SELECT model, model_reason, n_detections FROM scenes").fetchone()
+    model, reason, n = scene_columns(out, "model, model_reason, n_detections")
     assert model == "yolo26n-obb-s2" and "has its bands" in reason
     assert 15 <= n <= 90  # 54 labelled ships
 
