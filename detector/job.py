@@ -26,10 +26,11 @@ from shapely.geometry.base import BaseGeometry
 from detector.aoi import aoi_digest, aoi_in_pixels, load_aoi
 from detector.distributed import RayConfig, RayEngine
 from detector.engine import DetectSettings, SceneResult, detect_scene, window_side
-from detector.errors import ShipwatchError
+from detector.ensemble import MEMBER_CONF, EnsembleDetector
+from detector.errors import ShipwatchError, UsageError
 from detector.export import write_csv, write_geojson
 from detector.georef import Georeferencer, ground_sample_distance
-from detector.models import RGB, ModelSpec, choose_model, in_gsd_range, resolve_weights
+from detector.models import RGB, ModelSpec, choose_model, in_gsd_range, resolve_members, resolve_weights
 from detector.quicklook import draw_quicklook
 from detector.raster import DEFAULT_MAX_PIXELS, Scene, band_names, open_scene
 from detector.readers import ReaderPool
@@ -200,9 +201,15 @@ def _footprint(scene: Scene, geo: Georeferencer) -> tuple[tuple[float, float], .
 
 
 def _yolo(weights: Path, spec: ModelSpec | None, o: DetectOptions) -> Detector:
-    sha = spec.sha256 if spec else None
     classes = spec.ship_class_ids if spec else ()
     conf = o.conf if o.conf is not None else spec.conf if spec else 0.25
+    if spec is not None and spec.members:
+        members = [
+            YoloDetector(path, member, MEMBER_CONF, o.iou, o.max_det, o.device, o.backend, o.head, classes, sha)
+            for member, path, sha in resolve_members(spec, o.trust_weights)
+        ]
+        return EnsembleDetector(members, [spec.member_channels(m) for m in spec.members], conf)
+    sha = spec.sha256 if spec else None
     return YoloDetector(weights, spec, conf, o.iou, o.max_det, o.device, o.backend, o.head, classes, sha)
 
 
@@ -272,25 +279,41 @@ class _Job:
                 self.pool = self.stack.enter_context(ReaderPool(readers)) if readers > 0 else None
         return self._detectors[sha]
 
-    def _model(self, path: Path, scene: Scene, gsd: float | None) -> tuple[ModelSpec | None, Path, str, str, Scene]:
-        """The model for a scene, why, and the scene opened with the bands that model needs."""
+    def _model(self, path: Path, probe: Scene, gsd: float | None) -> tuple[ModelSpec | None, Path, str, str, Scene]:
+        """The model for a scene, why, and the scene opened with the bands that model needs.
+
+        A model taking named bands (B08 ...) reads them from a band folder, an
+        RGB model its true colour; with ``--bands`` the scene is an RGB image
+        (``probe``, opened with them), whatever the folder holds.
+        """
+        o = self.options
+        names = () if o.bands else band_names(path)
         if self.fixed is not None:
-            return (*self.fixed, "--weights", scene)
-        names = band_names(path)
-        have = frozenset(names) | (frozenset(RGB) if not names or {"B04", "B03", "B02"} <= set(names) else frozenset())
-        spec, reason = choose_model(gsd, have, str(path))
-        if names and set(spec.bands) <= set(names) and self.options.bands is None:
-            o = self.options
-            index = tuple(names.index(b) + 1 for b in spec.bands)
-            scene = open_scene(path, index, o.acquired, o.allow_ungeoreferenced, o.max_pixels)
-        _, weights, sha = resolve_weights(spec.name, self.options.trust_weights)
-        return spec, weights, sha, reason, scene
+            spec, weights, sha = self.fixed
+            reason = "--weights"
+        else:
+            have = frozenset(names) | (frozenset(RGB) if not names or {"B04", "B03", "B02"} <= set(names) else frozenset())
+            spec, reason = choose_model(gsd, have, str(path))
+            _, weights, sha = resolve_weights(spec.name, o.trust_weights)
+        if spec is None or set(spec.bands) <= set(RGB):
+            scene = open_scene(path, None, o.acquired, o.allow_ungeoreferenced, o.max_pixels) if names else probe
+            return spec, weights, sha, reason, scene
+        missing = [b for b in spec.bands if b not in names]
+        if missing:
+            raise UsageError(
+                f"{path}: {spec.name} reads bands {', '.join(spec.bands)} and the scene lacks {', '.join(missing)}; "
+                "pass a band folder holding them (without --bands), or other --weights"
+            )
+        index = tuple(names.index(b) + 1 for b in spec.bands)
+        return spec, weights, sha, reason, open_scene(path, index, o.acquired, o.allow_ungeoreferenced, o.max_pixels)
 
     def scene(self, path: Path) -> tuple[SceneOutcome, tuple[Scene, int] | None]:
         """Run or reuse one scene; a bad scene is recorded and reported, not raised."""
         o = self.options
         try:
-            scene = open_scene(path, o.bands, o.acquired, o.allow_ungeoreferenced, o.max_pixels)
+            # A band folder is opened by one band for its grid; the chosen model's bands are read after.
+            probe = (1,) if o.bands is None and band_names(path) else o.bands
+            scene = open_scene(path, probe, o.acquired, o.allow_ungeoreferenced, o.max_pixels)
             gsd = ground_sample_distance(scene.crs, scene.transform, scene.width, scene.height) or o.gsd
             spec, weights, sha, reason, scene = self._model(path, scene, gsd)
             key = SceneKey(scene_content_hash(scene), sha, self.settings_hash)

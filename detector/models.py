@@ -20,11 +20,13 @@ from detector.errors import UsageError, WeightsError
 __all__ = [
     "GSD_SLACK",
     "RGB",
+    "Member",
     "ModelSpec",
     "choose_model",
     "in_gsd_range",
     "models_dir",
     "registry",
+    "resolve_members",
     "resolve_weights",
     "sha256_file",
 ]
@@ -38,8 +40,16 @@ RGB = ("red", "green", "blue")
 
 
 @dataclass(frozen=True)
+class Member:
+    """One model of an ensemble: its registry name and the ensemble's bands it takes, in its input order."""
+
+    model: str
+    bands: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ModelSpec:
-    """A registry entry.
+    """A registry entry: one weights file, or an ensemble of entries.
 
     Attributes:
         name: registry name, e.g. ``yolo26n-obb-dota``.
@@ -55,6 +65,9 @@ class ModelSpec:
         scale: how much windows are enlarged before the model (models trained
             on upsampled imagery).
         conf: the operating score threshold, picked on validation data.
+        members: for an ensemble, its models (see :mod:`detector.ensemble`);
+            it has no file of its own, and its ``sha256`` is the digest of
+            its members' digests, so a changed member changes it.
     """
 
     name: str
@@ -69,6 +82,7 @@ class ModelSpec:
     card: str = ""
     scale: float = 1.0
     conf: float = 0.25
+    members: tuple[Member, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.sha256) != 64:
@@ -78,6 +92,18 @@ class ModelSpec:
             raise ValueError(f"{self.name}: ship_classes {sorted(unknown)} are not among its classes")
         if self.input_size <= 0 or not 0 < self.gsd_m[0] <= self.gsd_m[1]:
             raise ValueError(f"{self.name}: bad input_size or gsd_m")
+        for m in self.members:
+            if not set(m.bands) <= set(self.bands) or len(m.bands) != 3:
+                raise ValueError(f"{self.name}: member {m.model} must take 3 of the ensemble's bands {list(self.bands)}")
+
+    @property
+    def channels(self) -> int:
+        """Channels of the windows the model reads: one per band (a grey band is read as three)."""
+        return max(3, len(self.bands))
+
+    def member_channels(self, member: Member) -> tuple[int, ...]:
+        """Where ``member``'s bands sit among the ensemble's, in its input order."""
+        return tuple(self.bands.index(b) for b in member.bands)
 
     @property
     def ship_class_ids(self) -> tuple[int, ...]:
@@ -92,28 +118,56 @@ def models_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "models"
 
 
+def _spec(m: dict, entries: dict[str, dict]) -> ModelSpec:  # type: ignore[type-arg]
+    """One registry entry; an ensemble takes its classes, size, scale and digest from its members."""
+    common = {
+        "name": m["name"],
+        "gsd_m": (float(m["gsd_m"][0]), float(m["gsd_m"][1])),
+        "bands": tuple(m.get("bands", RGB)),
+        "licence": m.get("licence", ""),
+        "card": m.get("card", ""),
+        "conf": float(m.get("conf", 0.25)),
+    }
+    if "members" not in m:
+        return ModelSpec(
+            file=m["file"],
+            sha256=m["sha256"].lower(),
+            classes=tuple(m["classes"]),
+            ship_classes=tuple(m["ship_classes"]),
+            input_size=int(m["input_size"]),
+            scale=float(m.get("scale", 1.0)),
+            **common,
+        )
+    members = tuple(Member(x["model"], tuple(x["bands"])) for x in m["members"])
+    parts = [entries[x.model] for x in members]  # KeyError: an unknown member
+    if len(members) < 2 or any("members" in p for p in parts):
+        raise ValueError(f"{m['name']}: an ensemble needs two or more members that are single models")
+    first = parts[0]
+    for p in parts[1:]:
+        if (p["classes"], p["ship_classes"], p["input_size"], p.get("scale", 1.0)) != (
+            first["classes"], first["ship_classes"], first["input_size"], first.get("scale", 1.0)
+        ):  # fmt: skip
+            raise ValueError(f"{m['name']}: members {first['name']} and {p['name']} differ in classes, input size or scale")
+    digest = hashlib.sha256(",".join(p["sha256"].lower() for p in parts).encode()).hexdigest()
+    return ModelSpec(
+        file="",
+        sha256=digest,
+        classes=tuple(first["classes"]),
+        ship_classes=tuple(first["ship_classes"]),
+        input_size=int(first["input_size"]),
+        scale=float(first.get("scale", 1.0)),
+        members=members,
+        **common,
+    )
+
+
 @lru_cache(maxsize=4)
 def _load_registry(folder: Path) -> tuple[str, tuple[ModelSpec, ...]]:
     path = folder / "registry.json"
     try:
         raw = json.loads(path.read_text())
-        specs = tuple(
-            ModelSpec(
-                name=m["name"],
-                file=m["file"],
-                sha256=m["sha256"].lower(),
-                classes=tuple(m["classes"]),
-                ship_classes=tuple(m["ship_classes"]),
-                input_size=int(m["input_size"]),
-                gsd_m=(float(m["gsd_m"][0]), float(m["gsd_m"][1])),
-                bands=tuple(m.get("bands", ("red", "green", "blue"))),
-                licence=m.get("licence", ""),
-                card=m.get("card", ""),
-                scale=float(m.get("scale", 1.0)),
-                conf=float(m.get("conf", 0.25)),
-            )
-            for m in raw["models"]
-        )
+        entries = {m["name"]: m for m in raw["models"]}
+        specs = tuple(_spec(m, entries) for m in raw["models"])
         return raw["default"], specs
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise WeightsError(
@@ -155,7 +209,8 @@ def resolve_weights(weights: str | Path | None = None, trust: bool = False) -> t
     """Find and verify weights by registry name or path.
 
     Returns ``(spec, path, sha256)``. ``spec`` is None for a trusted file that
-    is not in the registry; the loader then takes classes from the file.
+    is not in the registry; the loader then takes classes from the file. For
+    an ensemble, ``path`` is the models folder and every member is verified.
 
     Raises:
         WeightsError: unknown name, missing file, or a digest that matches no
@@ -168,6 +223,9 @@ def resolve_weights(weights: str | Path | None = None, trust: bool = False) -> t
     elif str(weights) in specs:
         spec = specs[str(weights)]
         path = models_dir() / spec.file
+        if spec.members:
+            resolve_members(spec, trust)  # each member's file checked against its own entry
+            return spec, models_dir(), spec.sha256
     else:
         path = Path(weights)
         spec = None
@@ -193,6 +251,19 @@ def resolve_weights(weights: str | Path | None = None, trust: bool = False) -> t
             "restore the file from the repository or pass --trust-weights"
         )
     return spec, path, digest
+
+
+def resolve_members(spec: ModelSpec, trust: bool = False) -> list[tuple[ModelSpec, Path, str]]:
+    """The verified ``(spec, path, sha256)`` of each member of an ensemble, in its order.
+
+    Raises:
+        WeightsError: a member's file is missing or differs from its entry.
+    """
+    out = []
+    for member in spec.members:
+        member_spec, path, digest = resolve_weights(member.model, trust)
+        out.append((member_spec or spec, path, digest))
+    return out
 
 
 def in_gsd_range(spec: ModelSpec, gsd_m: float) -> bool:

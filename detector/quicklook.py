@@ -42,7 +42,7 @@ def scene_picture(scene: Scene, ships: Sequence[Ship], max_side: int = 2048, zon
     shape = (max(1, round(scene.height * scale)), max(1, round(scene.width * scale)))
     with SceneReader(scene) as reader:
         rgb = reader.read(Window(0, 0, scene.width, scene.height))[0] if scale == 1.0 else reader.read_decimated(shape)
-    canvas = np.ascontiguousarray(rgb[..., ::-1])
+    canvas = np.ascontiguousarray(rgb[..., 2::-1])  # the first three bands as red, green, blue
     thickness = max(1, round(min(shape) / 600))
     if zones and scene.georeferenced:
         rings = []
@@ -63,7 +63,7 @@ def ship_crop(scene: Scene, ship: Ship, min_half: int = 24, side: int = 96) -> N
         rgb, _ = reader.read(Window(col0, row0, 2 * half, 2 * half))
     zoom = max(1, side // (2 * half))
     img = np.asarray(
-        cv2.resize(np.ascontiguousarray(rgb[..., ::-1]), None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST), np.uint8
+        cv2.resize(np.ascontiguousarray(rgb[..., 2::-1]), None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST), np.uint8
     )
     _outline(img, list(_boxes([ship], col0, row0) * zoom), _BOX_BGR, 1)
     return img

@@ -1,4 +1,4 @@
-"""Opening scenes and reading their windows as 8-bit RGB.
+"""Opening scenes and reading their windows as 8-bit images.
 
 A scene is a GeoTIFF (or any GDAL raster, VRT included) or a folder holding one
 file per band. :func:`open_scene` checks it and returns a :class:`Scene`, a
@@ -75,7 +75,8 @@ class Scene:
 
     Attributes:
         path: the input as given (file, VRT or band folder).
-        bands: the bands read, in red, green, blue order (one band: grey).
+        bands: the bands read, in the order the model takes them (red, green,
+            blue for an RGB model; one band: grey).
         width, height: size in pixels.
         crs, transform: georeferencing, or None for an ungeoreferenced scene.
         nodata: the nodata value of the bands, if any.
@@ -156,8 +157,6 @@ def is_band_folder(path: Path) -> bool:
 def _select_bands(path: Path, count: int, bands: tuple[int, ...] | None) -> tuple[int, ...]:
     if bands is None:
         return (1, 2, 3) if count >= 3 else (1,)
-    if len(bands) not in (1, 3):
-        raise UsageError(f"{path}: --bands takes 1 or 3 band indices, got {len(bands)}; e.g. --bands 4,3,2")
     bad = [b for b in bands if not 1 <= b <= count]
     if bad:
         raise UsageError(f"{path}: --bands {bad} out of range, the scene has bands 1..{count}; pick from those")
@@ -184,8 +183,6 @@ def _resolve_bands(path: Path, bands: tuple[int, ...] | None) -> tuple[BandRef, 
             if not 1 <= b <= len(ordered):
                 raise UsageError(f"{path}: --bands {b} out of range; the folder has {len(ordered)} bands ({', '.join(ordered)})")
             refs.append(BandRef(files[ordered[b - 1]], 1))
-        if len(refs) not in (1, 3):
-            raise UsageError(f"{path}: --bands takes 1 or 3 band indices, got {len(refs)}")
         return tuple(refs)
     if not path.exists():
         raise _fail(path, "no such file", "check the path")
@@ -262,8 +259,9 @@ def open_scene(
 
     Args:
         path: a raster file, VRT, or folder of band files.
-        bands: 1-based band indices (1 or 3, in red, green, blue order); for a
-            band folder they index the band files sorted by band name.
+        bands: 1-based band indices in the order the model takes them (red,
+            green, blue for an RGB model; one band is grey); for a band folder
+            they index the band files sorted by band name.
         acquired: acquisition time overriding all other sources.
         allow_ungeoreferenced: accept a scene without CRS or transform.
         max_pixels: refuse scenes whose header claims more pixels.
@@ -358,7 +356,10 @@ def _percentiles(values: NDArray[np.generic]) -> tuple[float, float]:
 
 
 class SceneReader:
-    """Open handles on a scene's files, reading padded 8-bit RGB windows.
+    """Open handles on a scene's files, reading padded 8-bit windows, a channel per band.
+
+    One band is grey, read as three equal channels; three are red, green and
+    blue; more (a model ensemble's bands) come in the scene's band order.
 
     Use as a context manager; one reader per thread or process.
     """
@@ -389,7 +390,7 @@ class SceneReader:
         self._env.__exit__(None, None, None)
 
     def read(self, window: Window) -> tuple[NDArray[np.uint8], NDArray[np.bool_]]:
-        """Read ``window`` as (h, w, 3) uint8 RGB and an (h, w) valid mask.
+        """Read ``window`` as (h, w, channels) uint8 and an (h, w) valid mask.
 
         Parts of the window outside the scene are zero and invalid; so are
         nodata pixels.
@@ -413,13 +414,13 @@ class SceneReader:
                 scene.path, f"read failed at window {inner}, the file is truncated or corrupt", "re-download or re-export it"
             ) from exc
         pixels = _to_uint8(data, scene.stretch)
-        if (r1 - r0, c1 - c0) == (h, w) and len(pixels) == 3 and valid.all():
+        if (r1 - r0, c1 - c0) == (h, w) and len(pixels) > 1 and valid.all():
             return _interleave(pixels), valid  # the common case: one copy
-        rgb = np.zeros((h, w, 3), np.uint8)
+        rgb = np.zeros((h, w, max(3, len(pixels))), np.uint8)
         ok = np.zeros((h, w), bool)
         ok[: r1 - r0, : c1 - c0] = valid
         # One band is grey: broadcast it to the three channels.
-        rgb[: r1 - r0, : c1 - c0] = _interleave(pixels) if len(pixels) == 3 else pixels.transpose(1, 2, 0)
+        rgb[: r1 - r0, : c1 - c0] = _interleave(pixels) if len(pixels) > 1 else pixels.transpose(1, 2, 0)
         if not valid.all():
             rgb[~ok] = 0
         return rgb, ok
@@ -432,7 +433,7 @@ class SceneReader:
         return np.stack([self._datasets[b.path].read(b.index, window=window) for b in bands])
 
     def read_decimated(self, shape: tuple[int, int]) -> NDArray[np.uint8]:
-        """The whole scene as (rows, cols, 3) uint8 RGB at ``shape``, nodata black."""
+        """The whole scene as (rows, cols, channels) uint8 at ``shape``, nodata black."""
         scene = self.scene
         try:
             data = np.stack(
@@ -440,14 +441,14 @@ class SceneReader:
             )
         except RasterioError as exc:
             raise _fail(scene.path, "read failed, the file is truncated or corrupt", "re-download or re-export it") from exc
-        rgb = np.empty((*shape, 3), np.uint8)
+        rgb = np.empty((*shape, max(3, len(data))), np.uint8)
         rgb[:] = _to_uint8(data, scene.stretch).transpose(1, 2, 0)
         rgb[~_valid(data, scene.nodata)] = 0
         return rgb
 
 
 def _interleave(planes: NDArray[np.uint8]) -> NDArray[np.uint8]:
-    """(3, h, w) planes as (h, w, 3): OpenCV's merge is about twice as fast as numpy's transpose copy."""
+    """(c, h, w) planes as (h, w, c): OpenCV's merge is about twice as fast as numpy's transpose copy."""
     return np.asarray(cv2.merge([np.ascontiguousarray(p) for p in planes]))
 
 

@@ -161,7 +161,8 @@ def items_from_coco(
     spec.loader.exec_module(build)  # type: ignore[union-attr]
     settings = DetectSettings(overlap=overlap_for_gsd(8.0, window_side(detector.input_size, scale)), scale=scale)
     items = []
-    for labelled in build.coco_scenes(ann, scenes, bands, ports):
+    # The labels need only the scene's size: three of the bands are enough to check it.
+    for labelled in build.coco_scenes(ann, scenes, bands[:3] if bands else None, ports):
         result = detect_scene(build.open_bands(scenes / labelled.name, bands), detector, settings)
         items.append(Item(labelled.name, labelled.polygons, labelled.classes, result.detections))
     return items
@@ -195,17 +196,61 @@ def nested_thresholds(folds: list[list[Item]]) -> dict[str, object]:
     return {"thresholds": thresholds, "precision": p, "recall": rc, "f1": 2 * p * rc / (p + rc) if p + rc else 0.0}
 
 
-def parse_fold(text: str, parser: argparse.ArgumentParser) -> tuple[Path, list[str]]:
+def parse_fold(text: str, parser: argparse.ArgumentParser) -> tuple[str, list[str]]:
     weights, sep, ports = text.rpartition("=")
     names = [x for x in ports.split(",") if x]
     if not sep or not weights or not names:
         parser.error(f"--fold {text}: write WEIGHTS=PORT,PORT (the ports these weights never trained on)")
-    return Path(weights), names
+    return weights, names
+
+
+def members_of(weights: str, bands: str | None) -> tuple[list[Path], list[tuple[str, ...] | None], object]:
+    """Weights files and the bands each reads, from a registry name or ``A.pt+B.pt`` with ``--bands X+Y``.
+
+    Also returns the registry entry (None for files), whose scale and
+    threshold are the defaults.
+    """
+    from detector.models import RGB, registry, resolve_members, resolve_weights
+
+    spec = registry().get(weights)
+    if spec is not None and spec.members:
+        paths = [path for _, path, _ in resolve_members(spec)]
+        return paths, [m.bands for m in spec.members], spec
+    if spec is not None:
+        _, path, _ = resolve_weights(weights)
+        return [path], [None if set(spec.bands) <= set(RGB) else spec.bands], spec
+    paths = [Path(w) for w in weights.split("+")]
+    per_member = bands.split("+") if bands else [""] * len(paths)
+    if len(per_member) != len(paths):
+        raise SystemExit(f"{weights}: {len(paths)} weights files but --bands {bands} names {len(per_member)} band lists")
+    return paths, [tuple(b.split(",")) if b else None for b in per_member], None
+
+
+def load_detector(paths: list[Path], member_bands: list[tuple[str, ...] | None]):  # type: ignore[no-untyped-def]
+    """A detector reporting every box down to a low score, and the bands to read for it.
+
+    Several files make an ensemble, run as ``shipwatch detect`` runs one.
+    """
+    from detector.ensemble import MEMBER_CONF, EnsembleDetector
+    from detector.runtimes import Backend
+    from detector.yolo import YoloDetector
+
+    if len(paths) == 1:
+        return YoloDetector(paths[0], None, conf=0.01, backend=Backend.TORCH), member_bands[0]
+    if any(b is None for b in member_bands):
+        raise SystemExit("an ensemble needs each member's bands: --bands B08,B04,B03+B04,B03,B02")
+    union = tuple(dict.fromkeys(b for bands in member_bands for b in bands))  # type: ignore[union-attr]
+    members = [YoloDetector(w, None, conf=MEMBER_CONF, backend=Backend.TORCH) for w in paths]
+    channels = [tuple(union.index(b) for b in bands) for bands in member_bands]  # type: ignore[union-attr]
+    return EnsembleDetector(members, channels, conf=0.01), union
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--weights", type=Path, help="the weights to evaluate (or pass --fold)")
+    p.add_argument(
+        "--weights",
+        help="weights to evaluate: a .pt file, a registry name, or files joined by + for an ensemble (or pass --fold)",
+    )
     p.add_argument(
         "--fold", action="append", default=[], metavar="WEIGHTS=PORT,PORT",
         help="weights and the ports they never saw; repeat for each fold (with --coco)",
@@ -214,18 +259,15 @@ def main() -> int:
     p.add_argument("--split", default="val")
     p.add_argument("--coco", type=Path, help="COCO annotations (with --scenes)")
     p.add_argument("--scenes", type=Path, help="folder of band folders (one per port)")
-    p.add_argument("--bands", help="band files to stack, e.g. B08,B04,B03")
-    p.add_argument("--scale", type=float, default=1.0, help="window enlargement for scene evaluation")
+    p.add_argument("--bands", help="band files to stack, e.g. B08,B04,B03; for an ensemble each member's, joined by +")
+    p.add_argument("--scale", type=float, help="window enlargement for scene evaluation (default: the registry's, or 1)")
     p.add_argument("--ports", default="", help="evaluate only these ports (comma-separated)")
-    p.add_argument("--conf", type=float, default=0.25, help="operating threshold")
+    p.add_argument("--conf", type=float, help="operating threshold (default: the registry's, or 0.25)")
     p.add_argument("--pick-threshold", action="store_true", help="report the F1-maximising threshold")
     p.add_argument("--json", type=Path, required=True)
     p.add_argument("--pr", type=Path, help="precision-recall PNG (default: beside the JSON)")
     a = p.parse_args()
     os.environ.setdefault("YOLO_OFFLINE", "1")
-    from detector.runtimes import Backend
-    from detector.yolo import YoloDetector
-
     if a.fold and (a.weights or a.data or a.ports):
         p.error("--fold names each fold's weights and ports; leave out --weights, --data and --ports")
     folds = [parse_fold(f, p) for f in a.fold] or [(a.weights, [x for x in a.ports.split(",") if x])]
@@ -236,14 +278,18 @@ def main() -> int:
     fold_items: list[list[Item]] = []
     names: tuple[str, ...] = ()
     for weights, ports in folds:
-        detector = YoloDetector(weights, None, conf=0.01, backend=Backend.TORCH)
+        paths, member_bands, spec = members_of(weights, a.bands)
+        detector, bands = load_detector(paths, member_bands)
+        if a.conf is None:
+            a.conf = getattr(spec, "conf", 0.25)
+        if a.scale is None:
+            a.scale = getattr(spec, "scale", 1.0)
         if names and detector.class_names != names:
             p.error(f"{weights}: its classes {detector.class_names} differ from the other folds' {names}")
         names = detector.class_names
         if a.data:
             fold_items.append(items_from_yaml(a.data, a.split, detector))
         else:
-            bands = tuple(a.bands.split(",")) if a.bands else None
             fold_items.append(items_from_coco(a.coco, a.scenes, bands, ports, detector, a.scale))
     items = [it for fold in fold_items for it in fold]
     ap = {}

@@ -69,12 +69,22 @@ def test_average_precision_ranks_by_score_at_iou_half() -> None:
 
 def test_fold_argument() -> None:
     parser = evaluate.argparse.ArgumentParser()
-    assert evaluate.parse_fold("runs/a=b/last.pt=busan,durban", parser) == (
-        evaluate.Path("runs/a=b/last.pt"),
-        ["busan", "durban"],
-    )
+    assert evaluate.parse_fold("runs/a=b/last.pt=busan,durban", parser) == ("runs/a=b/last.pt", ["busan", "durban"])
     with pytest.raises(SystemExit):
         evaluate.parse_fold("runs/last.pt", parser)
+
+
+def test_weights_as_files_an_ensemble_of_files_or_a_registry_name() -> None:
+    paths, bands, spec = evaluate.members_of("nir.pt+tc.pt", "B08,B04,B03+B04,B03,B02")
+    assert paths == [evaluate.Path("nir.pt"), evaluate.Path("tc.pt")] and spec is None
+    assert bands == [("B08", "B04", "B03"), ("B04", "B03", "B02")]
+    with pytest.raises(SystemExit, match="2 weights files but --bands B08,B04,B03 names 1"):
+        evaluate.members_of("nir.pt+tc.pt", "B08,B04,B03")
+    paths, bands, spec = evaluate.members_of("yolo26n-obb-s2-ensemble", None)
+    assert [p.name for p in paths] == ["yolo26n-obb-s2-nir.pt", "yolo26n-obb-s2.pt"]
+    assert bands == [("B08", "B04", "B03"), ("B04", "B03", "B02")] and spec.scale == 3.0  # type: ignore[attr-defined]
+    _, bands, spec = evaluate.members_of("yolo26n-obb-s2", None)
+    assert bands == [None] and spec.name == "yolo26n-obb-s2"  # type: ignore[attr-defined]  # RGB: a folder's true colour
 
 
 def test_nested_threshold_never_uses_a_folds_own_labels() -> None:

@@ -60,9 +60,12 @@ def _bands(text: str | None) -> tuple[int, ...] | None:
     if not text:
         return None
     try:
-        return tuple(int(b) for b in text.split(","))
+        bands = tuple(int(b) for b in text.split(","))
     except ValueError as exc:
         raise UsageError(f"--bands {text!r}: give 1-based band numbers separated by commas, e.g. --bands 4,3,2") from exc
+    if len(bands) not in (1, 3):
+        raise UsageError(f"--bands {text!r}: give 1 or 3 band numbers (red,green,blue or one grey band), e.g. --bands 4,3,2")
+    return bands
 
 
 def _time(text: str | None) -> datetime | None:
