@@ -213,6 +213,11 @@ def _yolo(weights: Path, spec: ModelSpec | None, o: DetectOptions) -> Detector:
     return YoloDetector(weights, spec, conf, o.iou, o.max_det, o.device, o.backend, o.head, classes, sha)
 
 
+def _grid_band(names: Sequence[str]) -> int:
+    """The 1-based index of a 10 m band of a band folder (Sentinel-2's B01 and B09 are 60 m), else the first."""
+    return next((names.index(b) + 1 for b in ("B04", "B03", "B02", "B08") if b in names), 1)
+
+
 def auto_batch_size(detector: Detector) -> int:
     """Windows per model call: 4 on the CPU; on CUDA, what half the free memory holds (8 to 64)."""
     device = getattr(detector, "device", None)
@@ -312,7 +317,8 @@ class _Job:
         o = self.options
         try:
             # A band folder is opened by one band for its grid; the chosen model's bands are read after.
-            probe = (1,) if o.bands is None and band_names(path) else o.bands
+            names = () if o.bands else band_names(path)
+            probe = (_grid_band(names),) if names else o.bands
             scene = open_scene(path, probe, o.acquired, o.allow_ungeoreferenced, o.max_pixels)
             gsd = ground_sample_distance(scene.crs, scene.transform, scene.width, scene.height) or o.gsd
             spec, weights, sha, reason, scene = self._model(path, scene, gsd)

@@ -96,11 +96,6 @@ class ModelSpec:
             if not set(m.bands) <= set(self.bands) or len(m.bands) != 3:
                 raise ValueError(f"{self.name}: member {m.model} must take 3 of the ensemble's bands {list(self.bands)}")
 
-    @property
-    def channels(self) -> int:
-        """Channels of the windows the model reads: one per band (a grey band is read as three)."""
-        return max(3, len(self.bands))
-
     def member_channels(self, member: Member) -> tuple[int, ...]:
         """Where ``member``'s bands sit among the ensemble's, in its input order."""
         return tuple(self.bands.index(b) for b in member.bands)

@@ -38,3 +38,12 @@ def test_no_fitting_model_gives_advice() -> None:
         choose_model(60.0, frozenset(RGB), "landsat.tif")
     with pytest.raises(UsageError, match="lacks the bands"):
         choose_model(10.0, frozenset({"B11"}), "swir_only")
+
+
+def test_a_band_folder_is_measured_on_a_10m_band() -> None:
+    """Its ground sample distance (which picks the model) comes from B04, B03, B02 or B08, never 60 m B01."""
+    from detector.job import _grid_band
+
+    assert _grid_band(("B01", "B02", "B03", "B04", "B08", "B09")) == 4
+    assert _grid_band(("B01", "B08", "B11")) == 2
+    assert _grid_band(("B11", "B12")) == 1
