@@ -102,3 +102,9 @@ def test_ungeoreferenced_scene_with_gsd(tmp_path: Path) -> None:
     features = json.loads((out / "detections.geojson").read_text())["features"]
     assert features and all(f["geometry"] is None and f["properties"]["lon"] is None for f in features)
     assert all(f["properties"]["length_m"] == pytest.approx(f["properties"]["px_length"] * 0.3, abs=0.02) for f in features)
+
+
+def test_bands_take_one_or_three(tmp_path: Path, make_geotiff, capsys: pytest.CaptureFixture[str]) -> None:
+    path = make_geotiff("four.tif", count=4)
+    assert main(["detect", str(path), "--out", str(tmp_path / "o"), "--bands", "4,3"]) == 2
+    assert "--bands '4,3': give 1 or 3 band numbers" in capsys.readouterr().err

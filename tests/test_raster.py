@@ -46,6 +46,19 @@ def test_bands_pick_and_grey(make_geotiff) -> None:
     assert tuple(read(open_scene(one))[0][3, 3]) == (10, 10, 10)
 
 
+def test_an_ensemble_reads_a_channel_per_band_and_pictures_show_the_first_three(make_geotiff) -> None:
+    from detector.quicklook import scene_picture
+
+    data = np.stack([np.full((30, 40), v, np.uint8) for v in (10, 20, 30, 40)])
+    scene = open_scene(make_geotiff("four.tif", data=data), bands=(4, 3, 2, 1))
+    pixels, _ = read(scene, Window(30, 20, 16, 16))  # padded past the edge
+    assert pixels.shape == (16, 16, 4) and tuple(pixels[0, 0]) == (40, 30, 20, 10) and not pixels[15, 15].any()
+    with SceneReader(scene) as reader:
+        assert reader.read_decimated((3, 4)).shape == (3, 4, 4)
+    picture = scene_picture(scene, [])  # BGR of the first three bands
+    assert picture.shape == (30, 40, 3) and tuple(picture[0, 0]) == (20, 30, 40)
+
+
 def test_uint16_is_stretched_not_truncated(make_geotiff) -> None:
     # Values 1000..3000: dropping the low byte would give noise; a stretch gives a ramp.
     ramp = np.tile(np.linspace(1000, 3000, 100).astype(np.uint16), (3, 10, 1))
