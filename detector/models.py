@@ -212,15 +212,12 @@ def resolve_weights(weights: str | Path | None = None, trust: bool = False) -> t
             registry entry (unless ``trust``).
     """
     specs = registry()
-    if weights is None:
-        spec = default_model()
-        path = models_dir() / spec.file
-    elif str(weights) in specs:
-        spec = specs[str(weights)]
-        path = models_dir() / spec.file
+    if weights is None or str(weights) in specs:
+        spec = default_model() if weights is None else specs[str(weights)]
         if spec.members:
             resolve_members(spec, trust)  # each member's file checked against its own entry
             return spec, models_dir(), spec.sha256
+        path = models_dir() / spec.file
     else:
         path = Path(weights)
         spec = None
