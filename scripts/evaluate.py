@@ -279,6 +279,10 @@ def main() -> int:
     names: tuple[str, ...] = ()
     for weights, ports in folds:
         paths, member_bands, spec = members_of(weights, a.bands)
+        if a.data and len(paths) > 1:
+            p.error(
+                f"{weights}: an ensemble is evaluated on scenes (--coco with --scenes); a data.yaml's chips hold one model's bands"
+            )
         detector, bands = load_detector(paths, member_bands)
         if a.conf is None:
             a.conf = getattr(spec, "conf", 0.25)
