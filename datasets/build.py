@@ -49,18 +49,26 @@ def open_bands(path: Path, bands: tuple[str, ...] | None) -> Scene:
     return open_scene(path, bands=index)
 
 
-def scene_rgb(path: Path, bands: tuple[str, ...] | None) -> tuple[np.ndarray, Scene]:
-    """The whole scene as the detector sees it (same band stacking and stretch)."""
-    scene = open_bands(path, bands)
+def scene_pixels(scene: Scene) -> np.ndarray:
+    """The whole of an opened scene as the detector sees it (same band stacking and stretch)."""
     with SceneReader(scene) as reader:
         rgb, _ = reader.read(Window(0, 0, scene.width, scene.height))
-    return rgb, scene
+    return rgb
 
 
-def coco_scenes(
+def scene_rgb(path: Path, bands: tuple[str, ...] | None) -> tuple[np.ndarray, Scene]:
+    """The whole scene as the detector sees it, and the scene."""
+    scene = open_bands(path, bands)
+    return scene_pixels(scene), scene
+
+
+def coco_labels(
     annotations: Path, root: Path, bands: tuple[str, ...] | None, ports: Collection[str] = ()
-) -> Iterator[LabelledScene]:
-    """Each labelled scene (all of them, or only ``ports``: the others are not read)."""
+) -> Iterator[tuple[str, Scene, np.ndarray]]:
+    """Each labelled scene's port, the scene opened with ``bands`` (not read), and its (n, 4, 2) ship polygons.
+
+    All scenes, or only ``ports``: the others are not opened.
+    """
     data = json.loads(annotations.read_text())
     by_image: dict[int, list[dict]] = {}
     for a in data.get("annotations", []):
@@ -75,8 +83,8 @@ def coco_scenes(
         path = folder if folder.is_dir() else root / "rgb" / image["file_name"]
         if not path.exists():
             raise UsageError(f"{annotations}: scene for {image['file_name']} not found at {folder} or {path}")
-        rgb, _ = scene_rgb(path, bands)
-        h, w = rgb.shape[:2]
+        scene = open_bands(path, bands)
+        h, w = scene.height, scene.width
         if (h, w) != (image["height"], image["width"]):
             raise UsageError(f"{path}: {w}x{h} px but the annotations say {image['width']}x{image['height']}")
         polygons = []
@@ -92,7 +100,15 @@ def coco_scenes(
                     raise UsageError(f"{annotations}: annotation {a['id']} of {image['file_name']}: {exc}") from exc
             else:  # no mask: the axis-aligned box
                 polygons.append(np.array([[x, y], [x + bw, y], [x + bw, y + bh], [x, y + bh]], float))
-        yield LabelledScene(port, port, rgb, np.array(polygons).reshape(-1, 4, 2), np.zeros(len(polygons), np.int64))
+        yield port, scene, np.array(polygons).reshape(-1, 4, 2)
+
+
+def coco_scenes(
+    annotations: Path, root: Path, bands: tuple[str, ...] | None, ports: Collection[str] = ()
+) -> Iterator[LabelledScene]:
+    """Each labelled scene, read (all of them, or only ``ports``)."""
+    for port, scene, polygons in coco_labels(annotations, root, bands, ports):
+        yield LabelledScene(port, port, scene_pixels(scene), polygons, np.zeros(len(polygons), np.int64))
 
 
 def dota_scenes(images: Path, labels: Path, names: list[str]) -> Iterator[LabelledScene]:

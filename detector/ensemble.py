@@ -95,6 +95,7 @@ class EnsembleDetector:
             if (m.input_size, m.class_names) != (first.input_size, first.class_names):
                 raise ValueError("ensemble members differ in input size or classes")
         self.members, self.channels, self.conf = list(members), [list(c) for c in channels], conf
+        self._width = max(max(c) for c in channels) + 1  # channels a window must have
 
     @property
     def input_size(self) -> int:
@@ -109,8 +110,7 @@ class EnsembleDetector:
         return getattr(self.members[0], "device", None)
 
     def __call__(self, batch: NDArray[np.uint8]) -> list[Detections]:
-        width = max(max(c) for c in self.channels) + 1
-        if batch.ndim != 4 or batch.shape[-1] < width:
-            raise ValueError(f"batch must be (B, H, W, {width}) uint8 for this ensemble, got {batch.shape}")
+        if batch.ndim != 4 or batch.shape[-1] < self._width:
+            raise ValueError(f"batch must be (B, H, W, {self._width}) uint8 for this ensemble, got {batch.shape}")
         per_member = [m(np.ascontiguousarray(batch[..., c])) for m, c in zip(self.members, self.channels, strict=True)]
         return [fuse_boxes([p[i] for p in per_member], self.conf) for i in range(len(batch))]

@@ -284,15 +284,17 @@ class _Job:
                 self.pool = self.stack.enter_context(ReaderPool(readers)) if readers > 0 else None
         return self._detectors[sha]
 
-    def _model(self, path: Path, probe: Scene, gsd: float | None) -> tuple[ModelSpec | None, Path, str, str, Scene]:
+    def _model(
+        self, path: Path, names: tuple[str, ...], probe: Scene, gsd: float | None
+    ) -> tuple[ModelSpec | None, Path, str, str, Scene]:
         """The model for a scene, why, and the scene opened with the bands that model needs.
 
-        A model taking named bands (B08 ...) reads them from a band folder, an
-        RGB model its true colour; with ``--bands`` the scene is an RGB image
-        (``probe``, opened with them), whatever the folder holds.
+        ``names`` are the band folder's bands (none for a file, or with
+        ``--bands``). A model taking named bands (B08 ...) reads them from a
+        band folder, an RGB model its true colour; a file, or a folder with
+        ``--bands``, is the RGB image ``probe`` (opened with them).
         """
         o = self.options
-        names = () if o.bands else band_names(path)
         if self.fixed is not None:
             spec, weights, sha = self.fixed
             reason = "--weights"
@@ -321,7 +323,7 @@ class _Job:
             probe = (_grid_band(names),) if names else o.bands
             scene = open_scene(path, probe, o.acquired, o.allow_ungeoreferenced, o.max_pixels)
             gsd = ground_sample_distance(scene.crs, scene.transform, scene.width, scene.height) or o.gsd
-            spec, weights, sha, reason, scene = self._model(path, scene, gsd)
+            spec, weights, sha, reason, scene = self._model(path, names, scene, gsd)
             key = SceneKey(scene_content_hash(scene), sha, self.settings_hash)
             existing = self.store.scene_id(key)
             if existing is not None:

@@ -251,10 +251,11 @@ def resolve_members(spec: ModelSpec, trust: bool = False) -> list[tuple[ModelSpe
     Raises:
         WeightsError: a member's file is missing or differs from its entry.
     """
+    specs = registry()
     out = []
     for member in spec.members:
-        member_spec, path, digest = resolve_weights(member.model, trust)
-        out.append((member_spec or spec, path, digest))
+        _, path, digest = resolve_weights(member.model, trust)
+        out.append((specs[member.model], path, digest))
     return out
 
 

@@ -46,6 +46,7 @@ from scipy.optimize import linear_sum_assignment
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from detector.models import ModelSpec  # noqa: E402
 from detector.records import Detections  # noqa: E402
 
 
@@ -161,10 +162,9 @@ def items_from_coco(
     spec.loader.exec_module(build)  # type: ignore[union-attr]
     settings = DetectSettings(overlap=overlap_for_gsd(8.0, window_side(detector.input_size, scale)), scale=scale)
     items = []
-    # The labels need only the scene's size: three of the bands are enough to check it.
-    for labelled in build.coco_scenes(ann, scenes, bands[:3] if bands else None, ports):
-        result = detect_scene(build.open_bands(scenes / labelled.name, bands), detector, settings)
-        items.append(Item(labelled.name, labelled.polygons, labelled.classes, result.detections))
+    for port, scene, polygons in build.coco_labels(ann, scenes, bands, ports):
+        result = detect_scene(scene, detector, settings)
+        items.append(Item(port, polygons, np.zeros(len(polygons), np.int64), result.detections))
     return items
 
 
@@ -204,7 +204,7 @@ def parse_fold(text: str, parser: argparse.ArgumentParser) -> tuple[str, list[st
     return weights, names
 
 
-def members_of(weights: str, bands: str | None) -> tuple[list[Path], list[tuple[str, ...] | None], object]:
+def members_of(weights: str, bands: str | None) -> tuple[list[Path], list[tuple[str, ...] | None], ModelSpec | None]:
     """Weights files and the bands each reads, from a registry name or ``A.pt+B.pt`` with ``--bands X+Y``.
 
     Also returns the registry entry (None for files), whose scale and
@@ -285,9 +285,9 @@ def main() -> int:
             )
         detector, bands = load_detector(paths, member_bands)
         if a.conf is None:
-            a.conf = getattr(spec, "conf", 0.25)
+            a.conf = spec.conf if spec else 0.25
         if a.scale is None:
-            a.scale = getattr(spec, "scale", 1.0)
+            a.scale = spec.scale if spec else 1.0
         if names and detector.class_names != names:
             p.error(f"{weights}: its classes {detector.class_names} differ from the other folds' {names}")
         names = detector.class_names
