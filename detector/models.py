@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -113,46 +113,53 @@ def models_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "models"
 
 
-def _spec(m: dict, entries: dict[str, dict]) -> ModelSpec:  # type: ignore[type-arg]
-    """One registry entry; an ensemble takes its classes, size, scale and digest from its members."""
-    common = {
-        "name": m["name"],
-        "gsd_m": (float(m["gsd_m"][0]), float(m["gsd_m"][1])),
-        "bands": tuple(m.get("bands", RGB)),
-        "licence": m.get("licence", ""),
-        "card": m.get("card", ""),
-        "conf": float(m.get("conf", 0.25)),
-    }
-    if "members" not in m:
-        return ModelSpec(
-            file=m["file"],
-            sha256=m["sha256"].lower(),
-            classes=tuple(m["classes"]),
-            ship_classes=tuple(m["ship_classes"]),
-            input_size=int(m["input_size"]),
-            scale=float(m.get("scale", 1.0)),
-            **common,
-        )
+def _single(m: dict) -> ModelSpec:  # type: ignore[type-arg]
+    return ModelSpec(
+        name=m["name"],
+        file=m["file"],
+        sha256=m["sha256"].lower(),
+        classes=tuple(m["classes"]),
+        ship_classes=tuple(m["ship_classes"]),
+        input_size=int(m["input_size"]),
+        gsd_m=(float(m["gsd_m"][0]), float(m["gsd_m"][1])),
+        bands=tuple(m.get("bands", RGB)),
+        licence=m.get("licence", ""),
+        card=m.get("card", ""),
+        scale=float(m.get("scale", 1.0)),
+        conf=float(m.get("conf", 0.25)),
+    )
+
+
+def _ensemble(m: dict, singles: dict[str, ModelSpec]) -> ModelSpec:  # type: ignore[type-arg]
+    """An ensemble entry: its classes, input size and scale are its members', its digest theirs combined."""
     members = tuple(Member(x["model"], tuple(x["bands"])) for x in m["members"])
-    parts = [entries[x.model] for x in members]  # KeyError: an unknown member
-    if len(members) < 2 or any("members" in p for p in parts):
-        raise ValueError(f"{m['name']}: an ensemble needs two or more members that are single models")
+    unknown = [x.model for x in members if x.model not in singles]
+    if len(members) < 2 or unknown:
+        raise ValueError(
+            f"{m['name']}: an ensemble needs two or more members that are single models of the registry"
+            + (f"; not among them: {', '.join(unknown)}" if unknown else "")
+        )
+    parts = [singles[x.model] for x in members]
     first = parts[0]
     for p in parts[1:]:
-        if (p["classes"], p["ship_classes"], p["input_size"], p.get("scale", 1.0)) != (
-            first["classes"], first["ship_classes"], first["input_size"], first.get("scale", 1.0)
-        ):  # fmt: skip
-            raise ValueError(f"{m['name']}: members {first['name']} and {p['name']} differ in classes, input size or scale")
-    digest = hashlib.sha256(",".join(p["sha256"].lower() for p in parts).encode()).hexdigest()
-    return ModelSpec(
+        if (p.classes, p.ship_classes, p.input_size, p.scale) != (
+            first.classes,
+            first.ship_classes,
+            first.input_size,
+            first.scale,
+        ):
+            raise ValueError(f"{m['name']}: members {first.name} and {p.name} differ in classes, input size or scale")
+    return replace(
+        first,
+        name=m["name"],
         file="",
-        sha256=digest,
-        classes=tuple(first["classes"]),
-        ship_classes=tuple(first["ship_classes"]),
-        input_size=int(first["input_size"]),
-        scale=float(first.get("scale", 1.0)),
+        sha256=hashlib.sha256(",".join(p.sha256 for p in parts).encode()).hexdigest(),
+        gsd_m=(float(m["gsd_m"][0]), float(m["gsd_m"][1])),
+        bands=tuple(m["bands"]),
+        licence=m.get("licence", ""),
+        card=m.get("card", ""),
+        conf=float(m.get("conf", 0.25)),
         members=members,
-        **common,
     )
 
 
@@ -161,8 +168,8 @@ def _load_registry(folder: Path) -> tuple[str, tuple[ModelSpec, ...]]:
     path = folder / "registry.json"
     try:
         raw = json.loads(path.read_text())
-        entries = {m["name"]: m for m in raw["models"]}
-        specs = tuple(_spec(m, entries) for m in raw["models"])
+        singles = {m["name"]: _single(m) for m in raw["models"] if "members" not in m}
+        specs = tuple(_ensemble(m, singles) if "members" in m else singles[m["name"]] for m in raw["models"])
         return raw["default"], specs
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise WeightsError(
