@@ -83,28 +83,28 @@ def test_each_member_reads_its_own_channels() -> None:
 
 
 def test_registry_ensemble_is_pinned_through_its_members(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    spec = registry()["yolo26n-obb-s2-ensemble"]
+    spec = registry()["s2-ensemble"]
     assert spec.members == (
         Member("yolo26n-obb-s2-nir", ("B08", "B04", "B03")),
-        Member("yolo26n-obb-s2", ("B04", "B03", "B02")),
+        Member("yolov8n-obb-s2-nir", ("B08", "B04", "B03")),
     )
-    assert [spec.member_channels(m) for m in spec.members] == [(0, 1, 2), (1, 2, 3)]
+    assert [spec.member_channels(m) for m in spec.members] == [(0, 1, 2), (0, 1, 2)]
     assert (spec.input_size, spec.scale, spec.classes) == (640, 3.0, ("ship",))
     assert resolve_weights(spec.name)[2] == spec.sha256
     # A member file that differs from its entry is refused, naming the member.
     copy = tmp_path / "models"
-    shutil.copytree(models_dir(), copy, ignore=shutil.ignore_patterns("yolo26n-obb.pt", "yolo26n-obb-s2-nir.pt"))
-    (copy / "yolo26n-obb-s2-nir.pt").write_bytes(b"not the weights")
+    shutil.copytree(models_dir(), copy, ignore=shutil.ignore_patterns("yolo*-obb.pt", "yolov8n-obb-s2-nir.pt"))
+    (copy / "yolov8n-obb-s2-nir.pt").write_bytes(b"not the weights")
     monkeypatch.setenv("SHIPWATCH_MODELS_DIR", str(copy))
-    with pytest.raises(WeightsError, match="yolo26n-obb-s2-nir"):
+    with pytest.raises(WeightsError, match="yolov8n-obb-s2-nir"):
         resolve_weights(spec.name)
     assert resolve_weights(spec.name, trust=True)[0] == spec
     # A changed member digest changes the ensemble's.
     raw = json.loads((copy / "registry.json").read_text())
-    raw["models"][-1]["sha256"] = "0" * 64
+    next(m for m in raw["models"] if m["name"] == "yolo26n-obb-s2-nir")["sha256"] = "0" * 64
     (tmp_path / "registry.json").write_text(json.dumps(raw))
     monkeypatch.setenv("SHIPWATCH_MODELS_DIR", str(tmp_path))
-    assert registry()["yolo26n-obb-s2-ensemble"].sha256 != spec.sha256
+    assert registry()["s2-ensemble"].sha256 != spec.sha256
 
 
 @pytest.mark.parametrize(
@@ -112,7 +112,7 @@ def test_registry_ensemble_is_pinned_through_its_members(tmp_path: Path, monkeyp
     [
         ({"members": [{"model": "yolo26n-obb-s2", "bands": ["B04", "B03", "B02"]}]}, "two or more"),
         ({"members": [{"model": "nope", "bands": ["B08", "B04", "B03"]}, {"model": "yolo26n-obb-s2", "bands": ["B04", "B03", "B02"]}]}, "nope"),
-        ({"bands": ["B08", "B04", "B03"]}, "3 of the ensemble's bands"),
+        ({"bands": ["B04", "B03", "B02"]}, "3 of the ensemble's bands"),
     ],
 )  # fmt: skip
 def test_a_bad_ensemble_entry_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: dict, problem: str) -> None:  # type: ignore[type-arg]

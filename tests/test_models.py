@@ -8,7 +8,7 @@ S2_FOLDER = frozenset({"B02", "B03", "B04", "B08", "B11"}) | frozenset(RGB)
 
 def test_registry_pins_every_model() -> None:
     specs = registry()
-    assert {"yolo26n-obb-dota", "yolo26n-obb-s2-ensemble", "yolo26n-obb-s2-nir", "yolo26n-obb-s2"} <= set(specs)
+    assert {"yolo26n-obb-dota", "s2-ensemble", "yolo26n-obb-s2-nir", "yolov8n-obb-s2-nir", "yolo26n-obb-s2"} <= set(specs)
     for spec in specs.values():
         assert len(spec.sha256) == 64 and spec.ship_classes
 
@@ -18,8 +18,8 @@ def test_registry_pins_every_model() -> None:
     [
         (0.3, frozenset(RGB), "yolo26n-obb-dota"),
         (1.9, frozenset(RGB), "yolo26n-obb-dota"),
-        (8.2, S2_FOLDER, "yolo26n-obb-s2-ensemble"),  # a band folder with B08 and B02: both 10 m models
-        (8.2, frozenset({"B03", "B04", "B08"}), "yolo26n-obb-s2-nir"),  # with B08 but no B02: the near-infrared one
+        (8.2, S2_FOLDER, "s2-ensemble"),  # a band folder with B08: the two near-infrared 10 m models
+        (8.2, frozenset({"B03", "B04", "B08"}), "s2-ensemble"),  # B02 is not needed
         (10.0, frozenset(RGB), "yolo26n-obb-s2"),  # a plain RGB file: the true-colour one
         (10.0, frozenset({"B02", "B03", "B04"}) | frozenset(RGB), "yolo26n-obb-s2"),  # a folder without B08
     ],

@@ -87,7 +87,7 @@ def test_sentinel2_band_folder_runs_and_writes_valid_outputs(tmp_path: Path) -> 
     name, acquired, gsd, status, model, reason, n = scene_columns(out, columns)
     assert (name, acquired, status) == ("busan", "2022-05-14T00:00:00Z", "done")
     assert gsd == pytest.approx(8.2, abs=0.3)  # 10 m Web Mercator pixels at 35°N are ~8.2 m on the ground
-    assert model == "yolo26n-obb-s2-ensemble" and "8.18 m" in reason  # chosen by resolution and bands, no --weights
+    assert model == "s2-ensemble" and "8.18 m" in reason  # chosen by resolution and bands, no --weights
     assert 20 <= n <= 90  # 54 labelled ships
     lengths = [f["properties"]["length_m"] for f in collection["features"]]
     assert 40 < sorted(lengths)[len(lengths) // 2] < 250  # ships, in true ground metres
@@ -102,8 +102,8 @@ def test_sentinel2_rgb_file_falls_back_to_the_true_colour_model(tmp_path: Path) 
     assert 15 <= n <= 90  # 54 labelled ships
 
 
-def test_near_infrared_model_without_b02_or_by_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A folder with B08 but no B02 gets the near-infrared model; --weights naming it reads the same three bands."""
+def test_near_infrared_models_without_b02_or_by_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A folder with B08 but no B02 gets the ensemble; --weights naming a model reads that model's bands."""
     busan = shared("sen2ships-dev", "busan")
     folder = tmp_path / "no_b02" / "busan"
     folder.mkdir(parents=True)
@@ -112,10 +112,11 @@ def test_near_infrared_model_without_b02_or_by_name(tmp_path: Path, capsys: pyte
             (folder / band.name).symlink_to(band)
     assert main(["detect", str(folder), "--out", str(tmp_path / "auto")]) == 0
     model, n, content = scene_columns(tmp_path / "auto", "model, n_detections, content_hash")
-    assert model == "yolo26n-obb-s2-nir" and 20 <= n <= 90
+    assert model == "s2-ensemble" and 20 <= n <= 90
     # The full folder with --weights: the scene digest covers the band files read, so the same three.
     assert main(["detect", str(busan), "--out", str(tmp_path / "named"), "--weights", "yolo26n-obb-s2-nir"]) == 0
-    assert scene_columns(tmp_path / "named", "model, n_detections, content_hash") == (model, n, content)
+    named, n_named, content_named = scene_columns(tmp_path / "named", "model, n_detections, content_hash")
+    assert (named, content_named) == ("yolo26n-obb-s2-nir", content) and 20 <= n_named <= 90
     rgb = shared("sen2ships-dev", "rgb", "busan_rgb.tiff")
     code = main(["detect", str(rgb), "--out", str(tmp_path / "rgb"), "--weights", "yolo26n-obb-s2-nir"])
     assert code == 2 and "reads bands B08, B04, B03 and the scene lacks B08" in capsys.readouterr().err
