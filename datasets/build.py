@@ -56,12 +56,6 @@ def scene_pixels(scene: Scene) -> np.ndarray:
     return rgb
 
 
-def scene_rgb(path: Path, bands: tuple[str, ...] | None) -> tuple[np.ndarray, Scene]:
-    """The whole scene as the detector sees it, and the scene."""
-    scene = open_bands(path, bands)
-    return scene_pixels(scene), scene
-
-
 def coco_labels(
     annotations: Path, root: Path, bands: tuple[str, ...] | None, ports: Collection[str] = ()
 ) -> Iterator[tuple[str, Scene, np.ndarray]]:
@@ -154,7 +148,8 @@ def geojson_scenes(labels: Path, scenes: list[Path], names: list[str]) -> Iterat
     if not features:
         raise UsageError(f"{labels}: no features; export some reviewed detections first")
     for path in scenes:
-        rgb, scene = scene_rgb(path, None)
+        scene = open_scene(path)
+        rgb = scene_pixels(scene)
         polys, classes = [], []
         for i, f in enumerate(features):
             props = f.get("properties") or {}

@@ -96,6 +96,8 @@ class EnsembleDetector:
                 raise ValueError("ensemble members differ in input size or classes")
         self.members, self.channels, self.conf = list(members), [list(c) for c in channels], conf
         self._width = max(max(c) for c in channels) + 1  # channels a window must have
+        # A member taking all of a window's channels in order reads the batch as it is, not a copy.
+        self._as_read = [c == list(range(self._width)) for c in self.channels]
 
     @property
     def input_size(self) -> int:
@@ -112,5 +114,9 @@ class EnsembleDetector:
     def __call__(self, batch: NDArray[np.uint8]) -> list[Detections]:
         if batch.ndim != 4 or batch.shape[-1] < self._width:
             raise ValueError(f"batch must be (B, H, W, {self._width}) uint8 for this ensemble, got {batch.shape}")
-        per_member = [m(np.ascontiguousarray(batch[..., c])) for m, c in zip(self.members, self.channels, strict=True)]
+        whole = batch.shape[-1] == self._width
+        per_member = [
+            m(batch if whole and as_read else np.ascontiguousarray(batch[..., c]))
+            for m, c, as_read in zip(self.members, self.channels, self._as_read, strict=True)
+        ]
         return [fuse_boxes([p[i] for p in per_member], self.conf) for i in range(len(batch))]

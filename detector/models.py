@@ -113,21 +113,33 @@ def models_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "models"
 
 
+def _entry(m: dict) -> dict:  # type: ignore[type-arg]
+    """The fields every registry entry gives for itself, single model or ensemble."""
+    return {
+        "name": m["name"],
+        "gsd_m": (float(m["gsd_m"][0]), float(m["gsd_m"][1])),
+        "bands": tuple(m.get("bands", RGB)),
+        "licence": m.get("licence", ""),
+        "card": m.get("card", ""),
+        "conf": float(m.get("conf", 0.25)),
+    }
+
+
 def _single(m: dict) -> ModelSpec:  # type: ignore[type-arg]
     return ModelSpec(
-        name=m["name"],
         file=m["file"],
         sha256=m["sha256"].lower(),
         classes=tuple(m["classes"]),
         ship_classes=tuple(m["ship_classes"]),
         input_size=int(m["input_size"]),
-        gsd_m=(float(m["gsd_m"][0]), float(m["gsd_m"][1])),
-        bands=tuple(m.get("bands", RGB)),
-        licence=m.get("licence", ""),
-        card=m.get("card", ""),
         scale=float(m.get("scale", 1.0)),
-        conf=float(m.get("conf", 0.25)),
+        **_entry(m),
     )
+
+
+def _inputs(spec: ModelSpec) -> tuple[object, ...]:
+    """What ensemble members must share: the classes they report and the windows they read."""
+    return spec.classes, spec.ship_classes, spec.input_size, spec.scale
 
 
 def _ensemble(m: dict, singles: dict[str, ModelSpec]) -> ModelSpec:  # type: ignore[type-arg]
@@ -141,26 +153,11 @@ def _ensemble(m: dict, singles: dict[str, ModelSpec]) -> ModelSpec:  # type: ign
         )
     parts = [singles[x.model] for x in members]
     first = parts[0]
-    for p in parts[1:]:
-        if (p.classes, p.ship_classes, p.input_size, p.scale) != (
-            first.classes,
-            first.ship_classes,
-            first.input_size,
-            first.scale,
-        ):
-            raise ValueError(f"{m['name']}: members {first.name} and {p.name} differ in classes, input size or scale")
-    return replace(
-        first,
-        name=m["name"],
-        file="",
-        sha256=hashlib.sha256(",".join(p.sha256 for p in parts).encode()).hexdigest(),
-        gsd_m=(float(m["gsd_m"][0]), float(m["gsd_m"][1])),
-        bands=tuple(m["bands"]),
-        licence=m.get("licence", ""),
-        card=m.get("card", ""),
-        conf=float(m.get("conf", 0.25)),
-        members=members,
-    )
+    odd = next((p for p in parts if _inputs(p) != _inputs(first)), None)
+    if odd is not None:
+        raise ValueError(f"{m['name']}: members {first.name} and {odd.name} differ in classes, input size or scale")
+    digest = hashlib.sha256(",".join(p.sha256 for p in parts).encode()).hexdigest()
+    return replace(first, file="", sha256=digest, members=members, **_entry(m))
 
 
 @lru_cache(maxsize=4)
