@@ -30,23 +30,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rasterio.windows import Window
 
-from detector.chips import BuildSettings, LabelledScene, build_yolo_obb, obb_from_mask, rle_decode
+from detector.chips import BuildSettings, LabelledScene, build_yolo_obb, chip_bands, obb_from_mask, rle_decode
 from detector.errors import ShipwatchError, UsageError
-from detector.raster import Scene, SceneReader, open_scene
+from detector.raster import Scene, SceneReader, band_indices, open_scene
 
 
 def open_bands(path: Path, bands: tuple[str, ...] | None) -> Scene:
-    """A scene opened with ``bands`` (Sentinel-2 names) stacked, as the detector would open it."""
-    index = None
-    if bands and path.is_dir():
-        from detector.raster import band_names
-
-        files = list(band_names(path))
-        missing = [b for b in bands if b not in files]
-        if missing:
-            raise UsageError(f"{path}: no band files for {', '.join(missing)}; pick bands among {', '.join(files)}")
-        index = tuple(files.index(b) + 1 for b in bands)
-    return open_scene(path, bands=index)
+    """A scene opened with ``bands`` (Sentinel-2 names of a band folder's files) stacked, as the detector would open it."""
+    if bands and not path.is_dir():
+        raise UsageError(f"{path}: --bands {','.join(bands)} names files of a band folder, and this is one file; leave it out")
+    return open_scene(path, bands=band_indices(path, bands) if bands else None)
 
 
 def scene_pixels(scene: Scene) -> np.ndarray:
@@ -140,7 +133,9 @@ def dota_scenes(images: Path, labels: Path, names: list[str]) -> Iterator[Labell
         )
 
 
-def geojson_scenes(labels: Path, scenes: list[Path], names: list[str]) -> Iterator[LabelledScene]:
+def geojson_scenes(
+    labels: Path, scenes: list[Path], names: list[str], bands: tuple[str, ...] | None = None
+) -> Iterator[LabelledScene]:
     from detector.aoi import aoi_in_pixels
 
     data = json.loads(labels.read_text())
@@ -148,7 +143,7 @@ def geojson_scenes(labels: Path, scenes: list[Path], names: list[str]) -> Iterat
     if not features:
         raise UsageError(f"{labels}: no features; export some reviewed detections first")
     for path in scenes:
-        scene = open_scene(path)
+        scene = open_bands(path, bands)
         rgb = scene_pixels(scene)
         polys, classes = [], []
         for i, f in enumerate(features):
@@ -175,7 +170,9 @@ def main() -> int:
     p.add_argument("source", choices=["coco", "dota", "geojson"])
     p.add_argument("inputs", nargs="+", type=Path)
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--bands", help="band files to stack as R,G,B for band folders, e.g. B04,B03,B02 or B08,B04,B03")
+    p.add_argument(
+        "--bands", help="band files to stack as R,G,B for band folders (coco, geojson), e.g. B08,B04,B03 (default true colour)"
+    )
     p.add_argument("--names", default="ship", help="class names, comma-separated (DOTA: all 15 names to keep them)")
     p.add_argument("--val", required=True, help="groups (ports / stems) for validation, comma-separated")
     p.add_argument("--test", default="", help="groups held out for a final test")
@@ -186,6 +183,8 @@ def main() -> int:
     p.add_argument("--min-visible", type=float, default=0.5)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
+    if a.source == "dota" and a.bands:
+        p.error("--bands picks band files of Sentinel-2 band folders (coco, geojson); DOTA images are read as they are")
     names = a.names.split(",")
     bands = tuple(a.bands.split(",")) if a.bands else None
     try:
@@ -195,9 +194,10 @@ def main() -> int:
         elif a.source == "dota":
             scenes = dota_scenes(a.inputs[0], a.inputs[1], names)
         else:
-            scenes = geojson_scenes(a.inputs[0], a.inputs[1:], names)
+            scenes = geojson_scenes(a.inputs[0], a.inputs[1:], names, bands)
         settings = BuildSettings(a.chip, a.overlap, a.scale, a.empty_share, a.min_visible, a.seed)
-        summary = build_yolo_obb(scenes, a.out, names, a.val.split(","), settings, [t for t in a.test.split(",") if t])
+        test = [t for t in a.test.split(",") if t]
+        summary = build_yolo_obb(scenes, a.out, names, a.val.split(","), settings, test, chip_bands(bands))
     except (ShipwatchError, OSError, KeyError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -33,9 +33,12 @@ import shapely
 from numpy.typing import NDArray
 
 from detector.errors import UsageError
+from detector.export import atomic_write_text
+from detector.models import RGB
+from detector.raster import S2_TRUE_COLOUR
 from detector.tiling import window_starts
 
-__all__ = ["BuildSettings", "LabelledScene", "build_yolo_obb", "obb_from_mask", "rle_decode"]
+__all__ = ["BuildSettings", "LabelledScene", "build_yolo_obb", "chip_bands", "obb_from_mask", "rle_decode"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,15 @@ class BuildSettings:
     def __post_init__(self) -> None:
         if not 0 <= self.empty_share <= 1 or not 0 < self.min_visible <= 1 or self.scale <= 0:
             raise UsageError("empty_share must be in [0, 1], min_visible in (0, 1], scale > 0")
+
+
+def chip_bands(bands: Sequence[str] | None) -> tuple[str, ...]:
+    """What chips of a scene read with ``bands`` (band-folder names; None: the default) hold, as data.yaml records it.
+
+    True colour is ``red, green, blue`` whether it came from an RGB file or
+    from B04, B03, B02, as the model registry names it.
+    """
+    return RGB if not bands or tuple(bands) == S2_TRUE_COLOUR else tuple(bands)
 
 
 def rle_decode(rle: Mapping[str, object], height: int, width: int) -> NDArray[np.bool_]:
@@ -168,8 +180,13 @@ def build_yolo_obb(
     val_groups: Sequence[str],
     settings: BuildSettings,
     test_groups: Sequence[str] = (),
+    bands: Sequence[str] = (),
 ) -> dict[str, object]:
     """Write ``out/images/{split}``, ``out/labels/{split}``, ``out/data.yaml`` and ``out/split.json``.
+
+    ``bands`` names what the chips hold as red, green and blue (``red, green,
+    blue`` for true colour, ``B08, B04, B03`` for near infrared); ``data.yaml``
+    records it, so that ``scripts/train.py --merge`` can refuse to mix them.
 
     Raises:
         UsageError: no labels at all, a split left empty, or a group in two splits.
@@ -201,9 +218,16 @@ def build_yolo_obb(
     yaml = [f"path: {out.resolve()}", "train: images/train", "val: images/val"]
     if test_groups:
         yaml.append("test: images/test")
+    if bands:
+        yaml.append(f"bands: [{', '.join(bands)}]")
     yaml.append("names:")
     yaml += [f"  {i}: {n}" for i, n in enumerate(names)]
-    (out / "data.yaml").write_text("\n".join(yaml) + "\n")
-    summary = {"groups": {k: sorted(v) for k, v in groups.items() if v}, "counts": counts, "settings": settings.__dict__}
-    (out / "split.json").write_text(json.dumps(summary, indent=2) + "\n")
+    summary = {
+        "groups": {k: sorted(v) for k, v in groups.items() if v},
+        "counts": counts,
+        "settings": settings.__dict__,
+        "bands": list(bands),
+    }
+    atomic_write_text(out / "split.json", json.dumps(summary, indent=2) + "\n")
+    atomic_write_text(out / "data.yaml", "\n".join(yaml) + "\n")  # last: a dataset with data.yaml is whole
     return summary

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -32,15 +33,24 @@ from rasterio.windows import Window
 from detector.acquisition import acquisition_time
 from detector.errors import GeoreferenceError, SceneReadError, UsageError
 
-__all__ = ["DEFAULT_MAX_PIXELS", "RASTER_SUFFIXES", "BandRef", "Scene", "SceneReader", "open_scene"]
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "RASTER_SUFFIXES",
+    "S2_TRUE_COLOUR",
+    "BandRef",
+    "Scene",
+    "SceneReader",
+    "band_indices",
+    "open_scene",
+]
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".jp2", ".img")
 #: Scenes claiming more pixels than this are refused (``--max-pixels``).
 DEFAULT_MAX_PIXELS = 4_000_000_000
 STRETCH_PERCENTILES = (2.0, 98.0)
 _SAMPLE_SIDE = 1024
-# Sentinel-2 band names stacked as red, green, blue.
-_S2_RGB = ("B04", "B03", "B02")
+#: Sentinel-2 band names stacked as red, green, blue (a band folder's default).
+S2_TRUE_COLOUR = ("B04", "B03", "B02")
 _BAND_NAME = re.compile(r"(?<![A-Za-z0-9])(B(?:0[1-9]|1[0-2]|8A))(?![0-9])", re.IGNORECASE)
 
 # Tuned for windowed reads: no directory listing on open, a block cache that
@@ -149,6 +159,20 @@ def band_names(path: Path) -> tuple[str, ...]:
     return tuple(sorted(band_files(path))) if path.is_dir() else ()
 
 
+def band_indices(folder: Path, wanted: Sequence[str]) -> tuple[int, ...]:
+    """The ``bands`` of :func:`open_scene` that stack band files ``wanted`` (e.g. B08, B04, B03) of ``folder``.
+
+    Raises:
+        UsageError: the folder lacks some of them.
+    """
+    names = band_names(folder)
+    missing = [b for b in wanted if b not in names]
+    if missing:
+        have = ", ".join(names) or "none"
+        raise UsageError(f"{folder}: no band files for {', '.join(missing)} (it has {have}); pick bands it has")
+    return tuple(names.index(b) + 1 for b in wanted)
+
+
 def is_band_folder(path: Path) -> bool:
     """True when ``path`` is a folder holding Sentinel-2 style band files."""
     return path.is_dir() and bool(band_files(path))
@@ -169,14 +193,14 @@ def _resolve_bands(path: Path, bands: tuple[int, ...] | None) -> tuple[BandRef, 
         if not files:
             raise _fail(path, "folder holds no band files (names with B02, B03, B04 ...)", "pass a raster file or a band folder")
         if bands is None:
-            missing = [b for b in _S2_RGB if b not in files]
+            missing = [b for b in S2_TRUE_COLOUR if b not in files]
             if missing:
                 if len(files) == 1:
                     return (BandRef(next(iter(files.values())), 1),)
                 raise _fail(
                     path, f"band folder lacks {', '.join(missing)} for true colour", "add those files or pick bands with --bands"
                 )
-            return tuple(BandRef(files[b], 1) for b in _S2_RGB)
+            return tuple(BandRef(files[b], 1) for b in S2_TRUE_COLOUR)
         ordered = sorted(files)
         refs = []
         for b in bands:

@@ -23,13 +23,14 @@ from pathlib import Path
 import numpy as np
 from rasterio.windows import Window
 
-from detector.chips import BuildSettings, LabelledScene, build_yolo_obb
+from detector.chips import BuildSettings, LabelledScene, build_yolo_obb, chip_bands
 from detector.classify import TankerModel
 from detector.errors import UsageError
 from detector.export import atomic_write_text
-from detector.raster import SceneReader, open_scene
+from detector.models import RGB, registry
+from detector.raster import SceneReader, band_indices, open_scene
 from detector.records import Ship, obb_corners
-from detector.store import Store
+from detector.store import SceneRow, Store
 from detector.zones import Zone, zone_at
 
 __all__ = ["Decision", "QueueOrder", "ReviewItem", "apply_decisions", "export_reviews", "review_queue", "review_stats"]
@@ -142,8 +143,28 @@ def review_stats(store: Store) -> dict[str, object]:
     return {"reviewed": len(decided), "accepted": len(decided) - rejected, "rejected": rejected, "precision_by_score": precision}
 
 
+def _reading(row: SceneRow, bands: tuple[str, ...] | None, scale: float | None) -> tuple[tuple[str, ...] | None, float]:
+    """The band files and enlargement to read a scene's chips with: the detecting model's, unless given.
+
+    A model's registry entry names its bands and scale (an ensemble: its first
+    member's bands); a model outside the registry reads the default bands at 1x.
+    """
+    spec = registry().get(row.model or "")
+    if bands is None and spec is not None:
+        model_bands = spec.members[0].bands if spec.members else spec.bands
+        bands = None if set(model_bands) <= set(RGB) else model_bands
+    if bands is not None and not Path(row.path).is_dir():
+        raise UsageError(f"{row.path}: one raster file, not a band folder; --bands picks band files, so leave it out")
+    return bands, scale if scale is not None else spec.scale if spec is not None else 1.0
+
+
 def export_reviews(
-    store: Store, out: Path, model_classes: tuple[str, ...] = ("ship", "tanker"), scale: float = 1.0, chip: int = 640
+    store: Store,
+    out: Path,
+    model_classes: tuple[str, ...] = ("ship", "tanker"),
+    scale: float | None = None,
+    chip: int = 640,
+    bands: tuple[str, ...] | None = None,
 ) -> dict[str, object]:
     """Write ``out/labels.geojson`` and a YOLO-OBB dataset ``out/dataset`` from reviewed detections.
 
@@ -151,6 +172,16 @@ def export_reviews(
     accepted as a tanker, else ``ship``); rejected ones are left unlabelled in
     their chips, so they train as negatives. The dataset is split by scene:
     the last reviewed scene (by time) is the validation split.
+
+    Chips show what the model that found the detections read: a band folder
+    detected in near infrared gives B08, B04, B03 chips, enlarged as that
+    model enlarges windows (3x for the 10 m models), so the dataset trains the
+    same kind of model. ``bands`` (band-folder files, e.g. B04,B03,B02) and
+    ``scale`` override both; the dataset's ``data.yaml`` records the bands.
+
+    Raises:
+        UsageError: nothing reviewed, or scenes read in different bands or
+            scales (export them with one ``bands`` and ``scale``).
     """
     decided = {did: d for did, (d, _, _) in store.decisions().items() if d != Decision.SKIPPED}
     rows = [(did, sid, ship) for did, sid, ship in store.detection_rows(store.latest_settings_hash() or "") if did in decided]
@@ -184,10 +215,20 @@ def export_reviews(
     for did, sid, ship in rows:
         by_scene.setdefault(sid, []).append((did, ship))
     scene_rows = {sid: store.scene(sid) for sid in by_scene}
+    reading = {sid: _reading(row, bands, scale) for sid, row in scene_rows.items()}
+    kinds = {(chip_bands(b), s) for b, s in reading.values()}
+    if len(kinds) > 1:
+        seen = "; ".join(f"{scene_rows[sid].name}: {', '.join(chip_bands(b))} at {s:g}x" for sid, (b, s) in reading.items())
+        raise UsageError(
+            f"{store.path}: the reviewed scenes were read in different bands or scales ({seen}); "
+            "export them alike with --bands and --scale, or review and export each kind from its own store"
+        )
+    ((composite, chip_scale),) = kinds
     order = sorted(by_scene, key=lambda sid: (scene_rows[sid].acquired_at or scene_rows[sid].name, sid))  # type: ignore[arg-type, return-value]
     for sid in order:
         row = scene_rows[sid]
-        scene = open_scene(row.path)
+        folder_bands = reading[sid][0]
+        scene = open_scene(row.path, bands=band_indices(Path(row.path), folder_bands) if folder_bands else None)
         with SceneReader(scene) as reader:
             rgb, _ = reader.read(Window(0, 0, scene.width, scene.height))
         kept = [(d, s) for d, s in by_scene[sid] if decided[d] != Decision.REJECTED]
@@ -206,6 +247,7 @@ def export_reviews(
         out / "dataset",
         list(model_classes),
         val,
-        BuildSettings(chip=chip, overlap=chip // 4, scale=scale, empty_share=0.2),
+        BuildSettings(chip=chip, overlap=chip // 4, scale=chip_scale, empty_share=0.2),
+        bands=composite,
     )
     return {"labels": len(features), **summary}

@@ -23,6 +23,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -39,6 +40,11 @@ FLOAT_KNOBS = ("lr0", "lrf", "weight_decay", "fliplr", "flipud", "degrees", "mos
                "hsv_h", "hsv_s", "hsv_v")  # fmt: skip
 
 
+def fail(message: str) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def merge_datasets(yamls: list[Path], out: Path) -> Path:
     """One data.yaml training on several datasets (e.g. a review export and sen2ships) at once."""
     import yaml
@@ -46,7 +52,12 @@ def merge_datasets(yamls: list[Path], out: Path) -> Path:
     cfgs = [yaml.safe_load(y.read_text()) for y in yamls]
     names = [c["names"] for c in cfgs]
     if any(n != names[0] for n in names):
-        raise SystemExit(f"the datasets name their classes differently ({names}); merge datasets with the same classes")
+        fail(f"the datasets name their classes differently ({names}); merge datasets with the same classes")
+    # Datasets built by datasets/build.py or the review export record the bands their chips hold.
+    bands = {y: list(c["bands"]) for c, y in zip(cfgs, yamls, strict=True) if c.get("bands")}
+    if len({tuple(b) for b in bands.values()}) > 1:
+        listed = "; ".join(f"{y}: {', '.join(b)}" for y, b in bands.items())
+        fail(f"the datasets' chips hold different bands ({listed}); build them with the same --bands")
 
     def split(cfg: dict, key: str, base: Path) -> list[str]:  # type: ignore[type-arg]
         root = Path(cfg.get("path") or base)
@@ -57,6 +68,7 @@ def merge_datasets(yamls: list[Path], out: Path) -> Path:
         "train": [p for c, y in zip(cfgs, yamls, strict=True) for p in split(c, "train", y.parent)],
         "val": [p for c, y in zip(cfgs, yamls, strict=True) for p in split(c, "val", y.parent)],
         "names": names[0],
+        **({"bands": next(iter(bands.values()))} if bands else {}),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")

@@ -9,11 +9,13 @@ import cv2
 import numpy as np
 import pytest
 import shapely
+from rasterio.windows import Window
 from scipy.optimize import linear_sum_assignment
 
 from detector.cli.main import main
 from detector.merge import cut_by_window
 from detector.models import resolve_weights
+from detector.raster import SceneReader, band_indices, open_scene
 from detector.records import Detections, obb_corners
 from detector.yolo import YoloDetector
 from tests.conftest import DATA, load_script, shared
@@ -91,6 +93,39 @@ def test_sentinel2_band_folder_runs_and_writes_valid_outputs(tmp_path: Path) -> 
     assert 20 <= n <= 90  # 54 labelled ships
     lengths = [f["properties"]["length_m"] for f in collection["features"]]
     assert 40 < sorted(lengths)[len(lengths) // 2] < 250  # ships, in true ground metres
+
+
+def test_reviewed_sentinel2_detections_export_as_the_model_read_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Chips of a band folder the ensemble detected hold B08, B04, B03 at 3x, as its training data does."""
+    folder = shared("sen2ships-dev", "busan")
+    db = tmp_path / "out" / "shipwatch.db"
+    assert main(["detect", str(folder), "--out", str(db.parent)]) == 0
+    with sqlite3.connect(db) as conn:
+        ids = [r[0] for r in conn.execute("SELECT id FROM detections ORDER BY score DESC LIMIT 4")]
+    decisions = tmp_path / "decisions.csv"
+    decisions.write_text("detection_id,decision\n" + "".join(f"{i},accepted\n" for i in ids[:3]) + f"{ids[3]},rejected\n")
+    assert main(["review", "--db", str(db), "--decisions", str(decisions)]) == 0
+
+    def exported(name: str, *args: str) -> tuple[str, Path]:
+        capsys.readouterr()
+        assert main(["review", "export", "--db", str(db), "--out", str(tmp_path / name), *args]) == 0
+        return capsys.readouterr().out, tmp_path / name / "dataset"
+
+    def enlarged(bands: tuple[str, ...]) -> np.ndarray:
+        scene = open_scene(folder, bands=band_indices(folder, bands))
+        with SceneReader(scene) as reader:
+            pixels, _ = reader.read(Window(0, 0, scene.width, scene.height))
+        return cv2.resize(pixels, (scene.width * 3, scene.height * 3), interpolation=cv2.INTER_CUBIC)
+
+    said, nir = exported("nir")
+    assert "chips of B08, B04, B03 at 3x" in said and "bands: [B08, B04, B03]" in (nir / "data.yaml").read_text()
+    chip = sorted((nir / "images" / "train").glob("*.png"))[0]
+    row, col = (int(part[1:]) for part in chip.stem.split("_")[-2:])
+    pixels = cv2.imread(str(chip))[..., ::-1]
+    want = enlarged(("B08", "B04", "B03"))[row : row + 640, col : col + 640]
+    assert pixels[: want.shape[0], : want.shape[1]].tolist() == want.tolist()
+    said, tc = exported("tc", "--bands", "B04,B03,B02", "--scale", "2")
+    assert "chips of red, green, blue at 2x" in said and "bands: [red, green, blue]" in (tc / "data.yaml").read_text()
 
 
 def test_sentinel2_rgb_file_falls_back_to_the_true_colour_model(tmp_path: Path) -> None:

@@ -52,8 +52,15 @@ def test_review_sessions_then_export_and_train(store_dir: Path, tmp_path: Path) 
     reviews = sorted((f["properties"]["review"], f["properties"]["class"]) for f in features)
     assert reviews == [("accepted", "ship"), ("accepted", "tanker"), ("rejected", "ship")]
     # the export, merged with a second dataset of the same classes (here: itself under another name)
+    data_yaml = (out / "dataset" / "data.yaml").read_text()
+    assert "bands: [red, green, blue]" in data_yaml  # the DOTA model read the RGB file as it is
     other = tmp_path / "other.yaml"
-    other.write_text((out / "dataset" / "data.yaml").read_text())
+    other.write_text(data_yaml.replace("bands: [red, green, blue]", "bands: [B08, B04, B03]"))
+    refused = [sys.executable, str(REPO / "scripts" / "train.py"), "--data", str(out / "dataset" / "data.yaml"),
+               "--merge", str(other), "--preset", "smoke", "--name", "mixed", "--runs", str(tmp_path / "runs")]  # fmt: skip
+    proc = subprocess.run(refused, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "chips hold different bands" in proc.stderr and "B08, B04, B03" in proc.stderr
+    other.write_text(data_yaml)
     cmd = [sys.executable, str(REPO / "scripts" / "train.py"), "--data", str(out / "dataset" / "data.yaml"), "--merge", str(other),
            "--preset", "smoke", "--name", "reviewed", "--runs", str(tmp_path / "runs")]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env={**os.environ, "TQDM_DISABLE": "1"})

@@ -216,12 +216,17 @@ def review(
 @review.command("export")
 @click.option("--db", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--scale", default=1.0, show_default=True, type=float, help="Resampling of chips (3 for the 10 m model).")
+@click.option("--scale", type=float, help="Enlargement of chips  [default: the detecting model's, 3 for the 10 m models]")
+@click.option("--bands", help="Band files of band folders as R,G,B, e.g. B04,B03,B02  [default: the detecting model's]")
 @click.option("--chip", default=640, show_default=True, type=int)
-def export(db: Path, out_dir: Path, scale: float, chip: int) -> None:
+def export(db: Path, out_dir: Path, scale: float | None, bands: str | None, chip: int) -> None:
     """Write OUT/labels.geojson and a YOLO-OBB dataset OUT/dataset (rejections become negatives)."""
     if not db.is_file():
         raise UsageError(f"{db}: no such store; run shipwatch detect first or check --db")
     with Store(db) as store:
-        summary = export_reviews(store, out_dir, scale=scale, chip=chip)
-    click.echo(f"{summary['labels']} reviewed detections -> {out_dir / 'labels.geojson'}, {out_dir / 'dataset' / 'data.yaml'}")
+        summary = export_reviews(store, out_dir, scale=scale, chip=chip, bands=tuple(bands.split(",")) if bands else None)
+    composite, enlarged = summary["bands"], summary["settings"]["scale"]  # type: ignore[index]
+    click.echo(
+        f"{summary['labels']} reviewed detections -> {out_dir / 'labels.geojson'}, {out_dir / 'dataset' / 'data.yaml'} "
+        f"(chips of {', '.join(composite)} at {enlarged:g}x)"  # type: ignore[arg-type]
+    )
