@@ -169,7 +169,8 @@ def export_reviews(
     """Write ``out/labels.geojson`` and a YOLO-OBB dataset ``out/dataset`` from reviewed detections.
 
     Accepted detections become labels (class ``tanker`` when so decided or
-    accepted as a tanker, else ``ship``); rejected ones are left unlabelled in
+    accepted as a tanker and ``model_classes`` has it, else ``ship``, the
+    first class); rejected ones are left unlabelled in
     their chips, so they train as negatives. The dataset is split by scene:
     the last reviewed scene (by time) is the validation split.
 
@@ -233,7 +234,8 @@ def export_reviews(
             rgb, _ = reader.read(Window(0, 0, scene.width, scene.height))
         kept = [(d, s) for d, s in by_scene[sid] if decided[d] != Decision.REJECTED]
         obb = np.array([[s.px_cx, s.px_cy, s.px_length, s.px_width, s.px_angle_deg] for _, s in kept]).reshape(-1, 5)
-        classes = np.array([model_classes.index("tanker") if decided[d] == Decision.TANKER else 0 for d, _ in kept], np.int64)
+        tanker = model_classes.index("tanker") if "tanker" in model_classes else 0  # one class: a tanker is a ship
+        classes = np.array([tanker if decided[d] == Decision.TANKER else 0 for d, _ in kept], np.int64)
         scenes.append(LabelledScene(f"{sid}_{Path(row.name).stem}", str(sid), rgb, obb_corners(obb), classes))
     val = [scenes[-1].group] if len(scenes) > 1 else []
     if not val:  # one scene: hold out its flipped copy, a split the builder accepts

@@ -103,7 +103,8 @@ def test_reviewed_sentinel2_detections_export_as_the_model_read_them(tmp_path: P
     with sqlite3.connect(db) as conn:
         ids = [r[0] for r in conn.execute("SELECT id FROM detections ORDER BY score DESC LIMIT 4")]
     decisions = tmp_path / "decisions.csv"
-    decisions.write_text("detection_id,decision\n" + "".join(f"{i},accepted\n" for i in ids[:3]) + f"{ids[3]},rejected\n")
+    rows = [f"{ids[0]},tanker", f"{ids[1]},accepted", f"{ids[2]},accepted", f"{ids[3]},rejected"]
+    decisions.write_text("detection_id,decision\n" + "\n".join(rows) + "\n")
     assert main(["review", "--db", str(db), "--decisions", str(decisions)]) == 0
 
     def exported(name: str, *args: str) -> tuple[str, Path]:
@@ -117,8 +118,12 @@ def test_reviewed_sentinel2_detections_export_as_the_model_read_them(tmp_path: P
             pixels, _ = reader.read(Window(0, 0, scene.width, scene.height))
         return cv2.resize(pixels, (scene.width * 3, scene.height * 3), interpolation=cv2.INTER_CUBIC)
 
-    said, nir = exported("nir")
+    def classes(dataset: Path) -> set[str]:
+        return {line.split()[0] for f in dataset.glob("labels/*/*.txt") for line in f.read_text().splitlines()}
+
+    said, nir = exported("nir", "--classes", "ship")  # one class, like sen2ships: the tanker is a ship
     assert "chips of B08, B04, B03 at 3x" in said and "bands: [B08, B04, B03]" in (nir / "data.yaml").read_text()
+    assert classes(nir) == {"0"} and "tanker" not in (nir / "data.yaml").read_text()
     chip = sorted((nir / "images" / "train").glob("*.png"))[0]
     row, col = (int(part[1:]) for part in chip.stem.split("_")[-2:])
     pixels = cv2.imread(str(chip))[..., ::-1]
@@ -126,6 +131,7 @@ def test_reviewed_sentinel2_detections_export_as_the_model_read_them(tmp_path: P
     assert pixels[: want.shape[0], : want.shape[1]].tolist() == want.tolist()
     said, tc = exported("tc", "--bands", "B04,B03,B02", "--scale", "2")
     assert "chips of red, green, blue at 2x" in said and "bands: [red, green, blue]" in (tc / "data.yaml").read_text()
+    assert classes(tc) == {"0", "1"}  # ship, tanker
 
 
 def test_sentinel2_rgb_file_falls_back_to_the_true_colour_model(tmp_path: Path) -> None:

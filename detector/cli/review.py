@@ -219,12 +219,21 @@ def review(
 @click.option("--scale", type=float, help="Enlargement of chips  [default: the detecting model's, 3 for the 10 m models]")
 @click.option("--bands", help="Band files of band folders as R,G,B, e.g. B04,B03,B02  [default: the detecting model's]")
 @click.option("--chip", default=640, show_default=True, type=int)
-def export(db: Path, out_dir: Path, scale: float | None, bands: str | None, chip: int) -> None:
+@click.option(
+    "--classes",
+    type=click.Choice(["ship,tanker", "ship"]),
+    default="ship,tanker",
+    show_default=True,
+    help="Dataset classes; 'ship' (tankers labelled ship) merges with the single-class sen2ships datasets.",
+)
+def export(db: Path, out_dir: Path, scale: float | None, bands: str | None, chip: int, classes: str) -> None:
     """Write OUT/labels.geojson and a YOLO-OBB dataset OUT/dataset (rejections become negatives)."""
     if not db.is_file():
         raise UsageError(f"{db}: no such store; run shipwatch detect first or check --db")
     with Store(db) as store:
-        summary = export_reviews(store, out_dir, scale=scale, chip=chip, bands=tuple(bands.split(",")) if bands else None)
+        summary = export_reviews(
+            store, out_dir, tuple(classes.split(",")), scale, chip, tuple(bands.split(",")) if bands else None
+        )
     composite, enlarged = summary["bands"], summary["settings"]["scale"]  # type: ignore[index]
     click.echo(
         f"{summary['labels']} reviewed detections -> {out_dir / 'labels.geojson'}, {out_dir / 'dataset' / 'data.yaml'} "
