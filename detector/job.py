@@ -32,7 +32,7 @@ from detector.export import write_csv, write_geojson
 from detector.georef import Georeferencer, ground_sample_distance
 from detector.models import RGB, ModelSpec, choose_model, in_gsd_range, resolve_members, resolve_weights
 from detector.quicklook import draw_quicklook
-from detector.raster import DEFAULT_MAX_PIXELS, Scene, band_indices, band_names, open_scene
+from detector.raster import DEFAULT_MAX_PIXELS, Scene, band_indices, band_names, open_for_viewing, open_scene
 from detector.readers import ReaderPool
 from detector.records import Ship
 from detector.runtimes import Backend
@@ -427,7 +427,9 @@ def run_detect(
         per_scene = [(scene, list(store.ships(sid))) for scene, sid in kept]
     if options.quicklook:
         for scene, ships in per_scene:
-            report.quicklooks.append(draw_quicklook(scene, ships, out_dir / "quicklook" / f"{scene.name}.png"))
+            # A band folder is pictured in true colour, as the report and the review show it, whatever the model read.
+            picture = open_for_viewing(scene.path) if scene.path.is_dir() else scene
+            report.quicklooks.append(draw_quicklook(picture, ships, out_dir / "quicklook" / f"{scene.name}.png"))
     ships_out = [s for _, ships in per_scene for s in ships]
     report.detections_geojson = out_dir / "detections.geojson"
     report.detections_csv = out_dir / "detections.csv"

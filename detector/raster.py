@@ -173,6 +173,25 @@ def band_indices(folder: Path, wanted: Sequence[str]) -> tuple[int, ...]:
     return tuple(names.index(b) + 1 for b in wanted)
 
 
+#: What pictures show of a band folder: the first of these that it has, else its first band in grey.
+_VIEW_BANDS = (S2_TRUE_COLOUR, ("B08", "B04", "B03"))
+
+
+def open_for_viewing(path: str | Path) -> Scene:
+    """``path`` opened for pictures (quicklooks, report and review crops), whatever the model read.
+
+    A band folder shows true colour when it has B04, B03 and B02, else near
+    infrared as red (B08, B04, B03), else its first band in grey; a file opens
+    as :func:`open_scene` opens it. A scene without georeferencing is accepted.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        return open_scene(path, allow_ungeoreferenced=True)
+    names = band_names(path)
+    bands = next((b for b in _VIEW_BANDS if set(b) <= set(names)), None)
+    return open_scene(path, band_indices(path, bands) if bands else (1,), allow_ungeoreferenced=True)
+
+
 def is_band_folder(path: Path) -> bool:
     """True when ``path`` is a folder holding Sentinel-2 style band files."""
     return path.is_dir() and bool(band_files(path))

@@ -23,7 +23,7 @@ from detector.errors import ShipwatchError
 from detector.evidence import CARGO_ASSUMPTIONS
 from detector.export import atomic_write_text, period_of
 from detector.quicklook import scene_picture, ship_crop
-from detector.raster import Scene, open_scene
+from detector.raster import Scene, open_for_viewing
 from detector.sightings import StoreSightings
 from detector.visits import Visit, expected_vessels
 from detector.zones import Zone, ZoneKind
@@ -127,7 +127,7 @@ def _quicklook(store: StoreSightings, zones: Sequence[Zone], max_side: int = 110
         return "", ""
     row = max(store.scenes, key=lambda r: by_scene.get(r.name, 0))
     try:
-        scene = open_scene(row.path)
+        scene = open_for_viewing(row.path)
     except ShipwatchError:
         return "", row.name
     ships = [s for s in store.ships if s.scene == row.name]
@@ -152,7 +152,7 @@ class _Thumbs:
             return ""
         if row.path not in self.scenes:
             try:
-                self.scenes[row.path] = open_scene(row.path)
+                self.scenes[row.path] = open_for_viewing(row.path)
             except ShipwatchError:
                 self.scenes[row.path] = None
         scene = self.scenes[row.path]

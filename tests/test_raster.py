@@ -8,7 +8,7 @@ from affine import Affine
 from rasterio.windows import Window
 
 from detector.errors import GeoreferenceError, SceneReadError, UsageError
-from detector.raster import SceneReader, open_scene
+from detector.raster import SceneReader, band_indices, open_for_viewing, open_scene
 
 
 def read(scene, window=None):
@@ -57,6 +57,24 @@ def test_an_ensemble_reads_a_channel_per_band_and_pictures_show_the_first_three(
         assert reader.read_decimated((3, 4)).shape == (3, 4, 4)
     picture = scene_picture(scene, [])  # BGR of the first three bands
     assert picture.shape == (30, 40, 3) and tuple(picture[0, 0]) == (20, 30, 40)
+
+
+def test_pictures_show_a_band_folder_in_true_colour_else_near_infrared_else_grey(make_geotiff) -> None:
+    # uint8 band files without georeferencing, so pixels are the values: B02 20, B03 30, B04 40, B08 80, B11 110
+    files = {
+        band: make_geotiff(f"port/x_{band}.tif", data=np.full((1, 8, 8), value, np.uint8), crs=None)
+        for band, value in (("B02", 20), ("B03", 30), ("B04", 40), ("B08", 80), ("B11", 110))
+    }
+    folder = files["B02"].parent
+    model_view = open_scene(folder, bands=band_indices(folder, ("B08", "B04", "B03")), allow_ungeoreferenced=True)
+    assert tuple(read(model_view)[0][0, 0]) == (80, 40, 30)
+    assert tuple(read(open_for_viewing(folder))[0][0, 0]) == (40, 30, 20)  # true colour
+    files["B02"].unlink()
+    assert tuple(read(open_for_viewing(folder))[0][0, 0]) == (80, 40, 30)  # near infrared as red
+    files["B08"].unlink()
+    assert tuple(read(open_for_viewing(folder))[0][0, 0]) == (30, 30, 30)  # the first band (B03), grey
+    with pytest.raises(UsageError, match="no band files for B08 \\(it has B03, B04, B11\\)"):
+        band_indices(folder, ("B08", "B04", "B03"))
 
 
 def test_uint16_is_stretched_not_truncated(make_geotiff) -> None:

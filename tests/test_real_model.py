@@ -15,6 +15,7 @@ from scipy.optimize import linear_sum_assignment
 from detector.cli.main import main
 from detector.merge import cut_by_window
 from detector.models import resolve_weights
+from detector.quicklook import scene_picture
 from detector.raster import SceneReader, band_indices, open_scene
 from detector.records import Detections, obb_corners
 from detector.yolo import YoloDetector
@@ -96,10 +97,19 @@ def test_sentinel2_band_folder_runs_and_writes_valid_outputs(tmp_path: Path) -> 
 
 
 def test_reviewed_sentinel2_detections_export_as_the_model_read_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Chips of a band folder the ensemble detected hold B08, B04, B03 at 3x, as its training data does."""
+    """Chips of a band folder the ensemble detected hold B08, B04, B03 at 3x, as its training data does.
+
+    Its quicklook shows true colour, as the report and the review do: pictures are for people.
+    """
     folder = shared("sen2ships-dev", "busan")
     db = tmp_path / "out" / "shipwatch.db"
-    assert main(["detect", str(folder), "--out", str(db.parent)]) == 0
+    assert main(["detect", str(folder), "--out", str(db.parent), "--quicklook"]) == 0
+    quicklook = cv2.imread(str(db.parent / "quicklook" / "busan.png"))
+    same = {  # share of pixels as a picture of these bands without boxes
+        bands: (quicklook == scene_picture(open_scene(folder, bands=band_indices(folder, bands)), [])).all(axis=2).mean()
+        for bands in (("B04", "B03", "B02"), ("B08", "B04", "B03"))
+    }
+    assert same[("B04", "B03", "B02")] > 0.9 and same[("B08", "B04", "B03")] < 0.1, same
     with sqlite3.connect(db) as conn:
         ids = [r[0] for r in conn.execute("SELECT id FROM detections ORDER BY score DESC LIMIT 4")]
     decisions = tmp_path / "decisions.csv"

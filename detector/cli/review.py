@@ -19,7 +19,7 @@ import numpy as np
 
 from detector.errors import ShipwatchError, UsageError
 from detector.quicklook import ship_crop
-from detector.raster import Scene, open_scene
+from detector.raster import Scene, open_for_viewing
 from detector.review import KEYS, QueueOrder, ReviewItem, apply_decisions, export_reviews, review_queue
 from detector.store import Store
 from detector.zones import load_zones
@@ -53,7 +53,7 @@ def _crop(item: ReviewItem, out: Path, scenes: dict[str, Scene]) -> Path:
     """
     out.parent.mkdir(parents=True, exist_ok=True)
     if item.scene_path not in scenes:
-        scenes[item.scene_path] = open_scene(item.scene_path)
+        scenes[item.scene_path] = open_for_viewing(item.scene_path)
     cv2.imwrite(str(out), ship_crop(scenes[item.scene_path], item.ship, min_half=32, side=256))
     return out
 
