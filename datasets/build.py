@@ -38,7 +38,10 @@ from detector.raster import Scene, SceneReader, band_indices, open_scene
 def open_bands(path: Path, bands: tuple[str, ...] | None) -> Scene:
     """A scene opened with ``bands`` (Sentinel-2 names of a band folder's files) stacked, as the detector would open it."""
     if bands and not path.is_dir():
-        raise UsageError(f"{path}: --bands {','.join(bands)} names files of a band folder, and this is one file; leave it out")
+        raise UsageError(
+            f"{path}: one raster file, and {', '.join(bands)} are the files of a band folder; pass band folders, "
+            "or read the file as it is (build.py without --bands; evaluate.py with a true-colour model such as yolo26n-obb-s2)"
+        )
     return open_scene(path, bands=band_indices(path, bands) if bands else None)
 
 

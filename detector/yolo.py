@@ -106,6 +106,8 @@ class YoloDetector:
 
         self._torch = torch
         self.device = _torch_device(device)
+        if not Path(weights).is_file():  # Ultralytics would try to download a missing file by its name
+            raise WeightsError(f"{weights}: no such weights file; check the path, or name a registry model")
         try:
             wrapper = YOLO(str(weights), task="obb")
         except Exception as exc:  # ultralytics raises many types for a bad file

@@ -46,6 +46,8 @@ from scipy.optimize import linear_sum_assignment
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from detector.errors import ShipwatchError  # noqa: E402
+from detector.export import atomic_write_text  # noqa: E402
 from detector.models import ModelSpec  # noqa: E402
 from detector.records import Detections  # noqa: E402
 
@@ -275,6 +277,15 @@ def main() -> int:
         p.error("pass --weights, or one --fold per fold")
     if not a.data and not (a.coco and a.scenes):
         p.error("pass --data, or --coco with --scenes")
+    try:
+        return run(a, p, folds)
+    except ShipwatchError as exc:  # bad input: one line naming the file, the problem and the fix
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def run(a: argparse.Namespace, p: argparse.ArgumentParser, folds: list[tuple[str, list[str]]]) -> int:
+    """Detect, match, print the table and write the JSON and the PR curve."""
     fold_items: list[list[Item]] = []
     names: tuple[str, ...] = ()
     for weights, ports in folds:
@@ -330,8 +341,7 @@ def main() -> int:
         picked = ", ".join(f"{t:g}" for t in n["thresholds"])  # type: ignore[index]
         print(f"each fold at the threshold picked on the other folds ({picked}): precision {n['precision']:.3f}  "  # type: ignore[index]
               f"recall {n['recall']:.3f}  F1 {n['f1']:.3f}")  # type: ignore[index]  # fmt: skip
-    a.json.parent.mkdir(parents=True, exist_ok=True)
-    a.json.write_text(json.dumps(report, indent=2) + "\n")
+    atomic_write_text(a.json, json.dumps(report, indent=2) + "\n")
     import matplotlib
 
     matplotlib.use("Agg")

@@ -98,6 +98,11 @@ def main() -> int:
     a = p.parse_args()
 
     os.environ.setdefault("YOLO_OFFLINE", "1")
+    if not a.weights.is_file():  # Ultralytics would try to download a missing file by its name
+        fail(f"{a.weights}: no such weights file; check --weights (the default start is models/yolo26n-obb.pt)")
+    for data_yaml in (a.data, *a.merge):
+        if not data_yaml.is_file():
+            fail(f"{data_yaml}: no such data.yaml; build one with datasets/build.py")
     from ultralytics import YOLO
 
     data = merge_datasets([a.data, *a.merge], a.runs / a.name / "data.yaml") if a.merge else a.data

@@ -1,7 +1,9 @@
 """scripts/evaluate.py's matching rules, on boxes whose answers are worked out by hand."""
 
 import importlib.util
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -95,3 +97,12 @@ def test_nested_threshold_never_uses_a_folds_own_labels() -> None:
     assert nested["thresholds"] == [0.05, 0.525]
     # a at 0.05 keeps its false alarm; b at 0.525 loses its ship
     assert (nested["precision"], nested["recall"], nested["f1"]) == (0.5, 0.5, 0.5)
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    cmd = [sys.executable, str(REPO / "scripts" / "evaluate.py"), "--weights", str(tmp_path / "missing.pt"),
+           "--coco", str(tmp_path / "ann.json"), "--scenes", str(tmp_path), "--json", str(tmp_path / "out.json")]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"error: {tmp_path / 'missing.pt'}: no such weights file" in proc.stderr
+    assert not (tmp_path / "out.json").exists()
