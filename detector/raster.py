@@ -41,6 +41,7 @@ __all__ = [
     "Scene",
     "SceneReader",
     "band_indices",
+    "open_for_viewing",
     "open_scene",
 ]
 

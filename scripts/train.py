@@ -98,7 +98,10 @@ def main() -> int:
     a = p.parse_args()
 
     os.environ.setdefault("YOLO_OFFLINE", "1")
-    if not a.weights.is_file():  # Ultralytics would try to download a missing file by its name
+    run = a.runs / a.name
+    last = run / "weights" / "last.pt"
+    resume = last.exists() and not a.fresh and not (run / "weights" / "done").exists()
+    if not resume and not a.weights.is_file():  # Ultralytics would try to download a missing file by its name
         fail(f"{a.weights}: no such weights file; check --weights (the default start is models/yolo26n-obb.pt)")
     for data_yaml in (a.data, *a.merge):
         if not data_yaml.is_file():
@@ -107,9 +110,7 @@ def main() -> int:
 
     data = merge_datasets([a.data, *a.merge], a.runs / a.name / "data.yaml") if a.merge else a.data
 
-    run = a.runs / a.name
-    last = run / "weights" / "last.pt"
-    if last.exists() and not a.fresh and not (run / "weights" / "done").exists():
+    if resume:
         print(f"resuming {last}")
         YOLO(str(last)).train(resume=True)
     else:

@@ -74,6 +74,20 @@ def test_build_is_deterministic_and_clips_by_rule(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "a" / "split.json").read_text())["groups"] == {"train": ["a"], "val": ["b"]}
 
 
+def test_train_refuses_missing_files_before_ultralytics_looks_for_them(tmp_path: Path) -> None:
+    """Ultralytics would try to download a weights file it cannot find; nothing downloads at run time."""
+    data = tmp_path / "data"
+    build_yolo_obb(marina_scenes(), data, ["ship"], ["b"], BuildSettings(chip=320, overlap=0, scale=1.0))
+    train = [sys.executable, str(REPO / "scripts" / "train.py"), "--runs", str(tmp_path / "runs")]
+    for args, said in (
+        (["--data", str(data / "data.yaml"), "--weights", str(tmp_path / "yolo11n-obb.pt")], "no such weights file"),
+        (["--data", str(tmp_path / "none.yaml")], "no such data.yaml"),
+    ):
+        proc = subprocess.run(train + args, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and said in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not (tmp_path / "runs").exists()
+
+
 @pytest.mark.real_model
 def test_one_epoch_of_training_writes_weights_that_load(tmp_path: Path) -> None:
     data = tmp_path / "data"
