@@ -142,6 +142,18 @@ def test_reviewed_sentinel2_detections_export_as_the_model_read_them(tmp_path: P
     said, tc = exported("tc", "--bands", "B04,B03,B02", "--scale", "2")
     assert "chips of red, green, blue at 2x" in said and "bands: [red, green, blue]" in (tc / "data.yaml").read_text()
     assert classes(tc) == {"0", "1"}  # ship, tanker
+    # A 0.3 m RGB scene in the same store, read by the DOTA model: one dataset cannot hold both kinds of chips.
+    assert main(["detect", str(DATA / "marina_0p3m.tif"), "--out", str(db.parent)]) == 0
+    with sqlite3.connect(db) as conn:
+        (marina,) = conn.execute(
+            "SELECT d.id FROM detections d JOIN scenes s ON s.id = d.scene_id WHERE s.name LIKE 'marina%' LIMIT 1"
+        ).fetchone()
+    decisions.write_text(f"detection_id,decision\n{marina},accepted\n")
+    assert main(["review", "--db", str(db), "--decisions", str(decisions)]) == 0
+    capsys.readouterr()
+    assert main(["review", "export", "--db", str(db), "--out", str(tmp_path / "mixed")]) == 2
+    err = capsys.readouterr().err
+    assert "read in different bands or scales" in err and "B08, B04, B03 at 3x" in err and "red, green, blue at 1x" in err
 
 
 def test_sentinel2_rgb_file_falls_back_to_the_true_colour_model(tmp_path: Path) -> None:
