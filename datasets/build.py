@@ -65,8 +65,16 @@ def coco_labels(
         by_image.setdefault(a["image_id"], []).append(a)
     if not by_image:
         raise UsageError(f"{annotations}: no annotations; label some ships first")
+
+    def port_of(image: dict) -> str:  # type: ignore[type-arg]
+        return str(image["file_name"]).split("_rgb")[0].rsplit(".", 1)[0]
+
+    unknown = sorted(set(ports) - {port_of(i) for i in data["images"]})
+    if unknown:
+        known = ", ".join(sorted(port_of(i) for i in data["images"]))
+        raise UsageError(f"{annotations}: no images of {', '.join(unknown)}; its ports are {known}")
     for image in sorted(data["images"], key=lambda i: i["file_name"]):
-        port = image["file_name"].split("_rgb")[0].rsplit(".", 1)[0]
+        port = port_of(image)
         if ports and port not in ports:
             continue
         folder = root / port
@@ -179,6 +187,7 @@ def main() -> int:
     p.add_argument("--names", default="ship", help="class names, comma-separated (DOTA: all 15 names to keep them)")
     p.add_argument("--val", required=True, help="groups (ports / stems) for validation, comma-separated")
     p.add_argument("--test", default="", help="groups held out for a final test")
+    p.add_argument("--ports", default="", help="coco: only these ports (val and test included), e.g. for a learning curve")
     p.add_argument("--chip", type=int, default=640)
     p.add_argument("--overlap", type=int, default=160)
     p.add_argument("--scale", type=float, default=3.0, help="resampling factor before chipping")
@@ -188,12 +197,14 @@ def main() -> int:
     a = p.parse_args()
     if a.source == "dota" and a.bands:
         p.error("--bands picks band files of Sentinel-2 band folders (coco, geojson); DOTA images are read as they are")
+    if a.ports and a.source != "coco":
+        p.error("--ports picks ports of COCO labels; for dota and geojson pass only the images or scenes to use")
     names = a.names.split(",")
     bands = tuple(a.bands.split(",")) if a.bands else None
     try:
         if a.source == "coco":
             root = a.inputs[1] if len(a.inputs) > 1 else a.inputs[0].parent
-            scenes = coco_scenes(a.inputs[0], root, bands)
+            scenes = coco_scenes(a.inputs[0], root, bands, [x for x in a.ports.split(",") if x])
         elif a.source == "dota":
             scenes = dota_scenes(a.inputs[0], a.inputs[1], names)
         else:

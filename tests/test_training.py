@@ -50,6 +50,56 @@ def test_rle_and_mask_boxes() -> None:
         rle_decode({"counts": runs, "size": [6, 5]}, 5, 6)
 
 
+def rle(mask: np.ndarray) -> list[int]:
+    """COCO's uncompressed RLE of ``mask``: run lengths down the columns, starting with background."""
+    runs, value, n = [], False, 0
+    for v in mask.T.ravel():
+        if v != value:
+            runs.append(n)
+            value, n = v, 0
+        n += 1
+    return [*runs, n]
+
+
+def test_coco_builder_stacks_the_named_bands_records_them_and_picks_ports(tmp_path: Path, make_geotiff) -> None:
+    """Two ports of band files (uint16, one bright ship each) and COCO masks, through datasets/build.py."""
+    images, annotations = [], []
+    for k, port in enumerate(("alpha", "beta"), 1):
+        for band, level in (("B02", 300), ("B03", 400), ("B04", 500), ("B08", 900)):
+            ramp = np.arange(128, dtype=np.uint16)  # rising to the east; B08 falling, so it shows where it lands
+            data = np.full((1, 96, 128), level, np.uint16) + (ramp[::-1] if band == "B08" else ramp)
+            data[0, 40:46, 30:60] = 4000  # the ship
+            make_geotiff(f"s2/{port}/{port}_{band}.tif", data=data, crs="EPSG:32653")
+        mask = np.zeros((96, 128), bool)
+        mask[40:46, 30:60] = True
+        images.append({"id": k, "file_name": f"{port}_rgb.tif", "height": 96, "width": 128})
+        annotations.append(
+            {"id": k, "image_id": k, "bbox": [30, 40, 30, 6], "segmentation": {"counts": rle(mask), "size": [96, 128]}}
+        )
+    ann = tmp_path / "s2" / "annotations.json"
+    ann.write_text(json.dumps({"images": images, "annotations": annotations}))
+    build = [sys.executable, str(REPO / "datasets" / "build.py"), "coco", str(ann), "--chip", "320", "--overlap", "0"]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*build, *args], capture_output=True, text=True, timeout=120)
+
+    proc = run("--out", str(tmp_path / "nir"), "--bands", "B08,B04,B03", "--val", "beta")
+    assert proc.returncode == 0, proc.stderr
+    assert "bands: [B08, B04, B03]" in (tmp_path / "nir" / "data.yaml").read_text()
+    split = json.loads((tmp_path / "nir" / "split.json").read_text())
+    # 3x: 384 x 288 px, so chips start at columns 0 and 64 (the last flush with the edge), both holding the ship
+    assert split["groups"] == {"train": ["alpha"], "val": ["beta"]} and split["counts"]["train"] == {"chips": 2, "ships": 2}
+    chip = cv2.imread(str(tmp_path / "nir" / "images" / "train" / "alpha_r0_c0.png"))[..., ::-1]
+    assert (chip[3 * 43, 3 * 45] == 255).all()  # the ship, saturated in every band
+    assert chip[30, 10, 0] > 200 > chip[30, 10, 1] and chip[30, 310, 0] < 100 < chip[30, 310, 1]  # B08 red, B04 green
+    proc = run("--out", str(tmp_path / "tc"), "--val", "beta", "--ports", "beta,alpha")
+    assert proc.returncode == 0 and "bands: [red, green, blue]" in (tmp_path / "tc" / "data.yaml").read_text()
+    proc = run("--out", str(tmp_path / "typo"), "--val", "beta", "--ports", "beta,alfa")
+    assert proc.returncode == 2 and "no images of alfa; its ports are alpha, beta" in proc.stderr
+    proc = run("--out", str(tmp_path / "one"), "--val", "beta", "--ports", "beta")  # alpha left out: no training port
+    assert proc.returncode == 2 and "the train split is empty" in proc.stderr
+
+
 def test_builder_errors(tmp_path: Path) -> None:
     scenes = marina_scenes()
     settings = BuildSettings(chip=320, overlap=64, scale=1.0)
