@@ -28,28 +28,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rasterio.windows import Window
 
 from detector.chips import BuildSettings, LabelledScene, build_yolo_obb, chip_bands, obb_from_mask, rle_decode
 from detector.errors import ShipwatchError, UsageError
-from detector.raster import Scene, SceneReader, band_indices, open_scene
-
-
-def open_bands(path: Path, bands: tuple[str, ...] | None) -> Scene:
-    """A scene opened with ``bands`` (Sentinel-2 names of a band folder's files) stacked, as the detector would open it."""
-    if bands and not path.is_dir():
-        raise UsageError(
-            f"{path}: one raster file, and {', '.join(bands)} are the files of a band folder; pass band folders, "
-            "or read the file as it is (build.py without --bands; evaluate.py with a true-colour model such as yolo26n-obb-s2)"
-        )
-    return open_scene(path, bands=band_indices(path, bands) if bands else None)
-
-
-def scene_pixels(scene: Scene) -> np.ndarray:
-    """The whole of an opened scene as the detector sees it (same band stacking and stretch)."""
-    with SceneReader(scene) as reader:
-        rgb, _ = reader.read(Window(0, 0, scene.width, scene.height))
-    return rgb
+from detector.raster import Scene, open_named_bands, scene_pixels
 
 
 def coco_labels(
@@ -81,7 +63,7 @@ def coco_labels(
         path = folder if folder.is_dir() else root / "rgb" / image["file_name"]
         if not path.exists():
             raise UsageError(f"{annotations}: scene for {image['file_name']} not found at {folder} or {path}")
-        scene = open_bands(path, bands)
+        scene = open_named_bands(path, bands)
         h, w = scene.height, scene.width
         if (h, w) != (image["height"], image["width"]):
             raise UsageError(f"{path}: {w}x{h} px but the annotations say {image['width']}x{image['height']}")
@@ -154,7 +136,7 @@ def geojson_scenes(
     if not features:
         raise UsageError(f"{labels}: no features; export some reviewed detections first")
     for path in scenes:
-        scene = open_bands(path, bands)
+        scene = open_named_bands(path, bands)
         rgb = scene_pixels(scene)
         polys, classes = [], []
         for i, f in enumerate(features):

@@ -32,7 +32,7 @@ from detector.export import write_csv, write_geojson
 from detector.georef import Georeferencer, ground_sample_distance
 from detector.models import RGB, ModelSpec, choose_model, in_gsd_range, resolve_members, resolve_weights
 from detector.quicklook import draw_quicklook
-from detector.raster import DEFAULT_MAX_PIXELS, Scene, band_indices, band_names, open_for_viewing, open_scene
+from detector.raster import DEFAULT_MAX_PIXELS, Scene, band_names, open_for_viewing, open_named_bands, open_scene
 from detector.readers import ReaderPool
 from detector.records import Ship
 from detector.runtimes import Backend
@@ -311,8 +311,10 @@ class _Job:
                 f"{path}: {spec.name} reads bands {', '.join(spec.bands)} and the scene lacks {', '.join(missing)}; "
                 "pass a band folder holding them (without --bands), or other --weights"
             )
-        index = band_indices(path, spec.bands)
-        return spec, weights, sha, reason, open_scene(path, index, o.acquired, o.allow_ungeoreferenced, o.max_pixels)
+        scene = open_named_bands(
+            path, spec.bands, acquired=o.acquired, allow_ungeoreferenced=o.allow_ungeoreferenced, max_pixels=o.max_pixels
+        )
+        return spec, weights, sha, reason, scene
 
     def scene(self, path: Path) -> tuple[SceneOutcome, tuple[Scene, int] | None]:
         """Run or reuse one scene; a bad scene is recorded and reported, not raised."""

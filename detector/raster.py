@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import cv2
 import numpy as np
@@ -42,7 +43,9 @@ __all__ = [
     "SceneReader",
     "band_indices",
     "open_for_viewing",
+    "open_named_bands",
     "open_scene",
+    "scene_pixels",
 ]
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".jp2", ".img")
@@ -172,6 +175,23 @@ def band_indices(folder: Path, wanted: Sequence[str]) -> tuple[int, ...]:
         have = ", ".join(names) or "none"
         raise UsageError(f"{folder}: no band files for {', '.join(missing)} (it has {have}); pick bands it has")
     return tuple(names.index(b) + 1 for b in wanted)
+
+
+def open_named_bands(path: str | Path, bands: Sequence[str] | None, **options: Any) -> Scene:
+    """``path`` opened with band files ``bands`` (e.g. B08, B04, B03) of a band folder stacked, as a model reads them.
+
+    ``bands`` None opens it as :func:`open_scene` does; ``options`` go to :func:`open_scene`.
+
+    Raises:
+        UsageError: ``bands`` named for one raster file, or the folder lacks some of them.
+    """
+    path = Path(path)
+    if bands and not path.is_dir():
+        raise UsageError(
+            f"{path}: one raster file, and {', '.join(bands)} are the files of a band folder; "
+            "pass a band folder, or read the file as it is (a true-colour model, no band names)"
+        )
+    return open_scene(path, band_indices(path, bands) if bands else None, **options)
 
 
 #: What pictures show of a band folder: the first of these that it has, else its first band in grey.
@@ -489,6 +509,13 @@ class SceneReader:
         rgb[:] = _to_uint8(data, scene.stretch).transpose(1, 2, 0)
         rgb[~_valid(data, scene.nodata)] = 0
         return rgb
+
+
+def scene_pixels(scene: Scene) -> NDArray[np.uint8]:
+    """The whole of an opened scene as the detector sees it (same band stacking and stretch), (H, W, C)."""
+    with SceneReader(scene) as reader:
+        pixels, _ = reader.read(Window(0, 0, scene.width, scene.height))
+    return pixels
 
 
 def _interleave(planes: NDArray[np.uint8]) -> NDArray[np.uint8]:

@@ -21,14 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from rasterio.windows import Window
 
 from detector.chips import BuildSettings, LabelledScene, build_yolo_obb, chip_bands
 from detector.classify import TankerModel
 from detector.errors import UsageError
 from detector.export import atomic_write_text
 from detector.models import RGB, registry
-from detector.raster import SceneReader, band_indices, open_scene
+from detector.raster import open_named_bands, scene_pixels
 from detector.records import Ship, obb_corners
 from detector.store import SceneRow, Store
 from detector.zones import Zone, zone_at
@@ -153,8 +152,6 @@ def _reading(row: SceneRow, bands: tuple[str, ...] | None, scale: float | None) 
     if bands is None and spec is not None:
         model_bands = spec.members[0].bands if spec.members else spec.bands
         bands = None if set(model_bands) <= set(RGB) else model_bands
-    if bands is not None and not Path(row.path).is_dir():
-        raise UsageError(f"{row.path}: one raster file, not a band folder; --bands picks band files, so leave it out")
     return bands, scale if scale is not None else spec.scale if spec is not None else 1.0
 
 
@@ -225,16 +222,13 @@ def export_reviews(
             "export them alike with --bands and --scale, or review and export each kind from its own store"
         )
     ((composite, chip_scale),) = kinds
+    tanker = model_classes.index("tanker") if "tanker" in model_classes else 0  # one class: a tanker is a ship
     order = sorted(by_scene, key=lambda sid: (scene_rows[sid].acquired_at or scene_rows[sid].name, sid))  # type: ignore[arg-type, return-value]
     for sid in order:
         row = scene_rows[sid]
-        folder_bands = reading[sid][0]
-        scene = open_scene(row.path, bands=band_indices(Path(row.path), folder_bands) if folder_bands else None)
-        with SceneReader(scene) as reader:
-            rgb, _ = reader.read(Window(0, 0, scene.width, scene.height))
+        rgb = scene_pixels(open_named_bands(row.path, reading[sid][0]))
         kept = [(d, s) for d, s in by_scene[sid] if decided[d] != Decision.REJECTED]
         obb = np.array([[s.px_cx, s.px_cy, s.px_length, s.px_width, s.px_angle_deg] for _, s in kept]).reshape(-1, 5)
-        tanker = model_classes.index("tanker") if "tanker" in model_classes else 0  # one class: a tanker is a ship
         classes = np.array([tanker if decided[d] == Decision.TANKER else 0 for d, _ in kept], np.int64)
         scenes.append(LabelledScene(f"{sid}_{Path(row.name).stem}", str(sid), rgb, obb_corners(obb), classes))
     val = [scenes[-1].group] if len(scenes) > 1 else []
