@@ -72,13 +72,17 @@ class BuildSettings:
             raise UsageError("empty_share must be in [0, 1], min_visible in (0, 1], scale > 0")
 
 
-def chip_bands(bands: Sequence[str] | None) -> tuple[str, ...]:
-    """What chips of a scene read with ``bands`` (band-folder names; None: the default) hold, as data.yaml records it.
+def chip_bands(bands: Sequence[str | int] | None) -> tuple[str, ...]:
+    """What chips of a scene read with ``bands`` hold, as data.yaml records it.
 
-    True colour is ``red, green, blue`` whether it came from an RGB file or
-    from B04, B03, B02, as the model registry names it.
+    ``bands`` are band-folder names, or 1-based band indices of a file (None:
+    the default). True colour is ``red, green, blue`` whether it came from an
+    RGB file's first three bands or from B04, B03, B02, as the model registry
+    names it; other indices of a file are ``band N``.
     """
-    return RGB if not bands or tuple(bands) == S2_TRUE_COLOUR else tuple(bands)
+    if not bands or tuple(bands) in (S2_TRUE_COLOUR, (1, 2, 3)):
+        return RGB
+    return tuple(f"band {b}" if isinstance(b, int) else b for b in bands)
 
 
 def rle_decode(rle: Mapping[str, object], height: int, width: int) -> NDArray[np.bool_]:

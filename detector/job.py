@@ -32,7 +32,15 @@ from detector.export import write_csv, write_geojson
 from detector.georef import Georeferencer, ground_sample_distance
 from detector.models import RGB, ModelSpec, choose_model, in_gsd_range, resolve_members, resolve_weights
 from detector.quicklook import draw_quicklook
-from detector.raster import DEFAULT_MAX_PIXELS, Scene, band_names, open_for_viewing, open_named_bands, open_scene
+from detector.raster import (
+    DEFAULT_MAX_PIXELS,
+    Scene,
+    band_names,
+    bands_read,
+    open_for_viewing,
+    open_named_bands,
+    open_scene,
+)
 from detector.readers import ReaderPool
 from detector.records import Ship
 from detector.runtimes import Backend
@@ -392,6 +400,8 @@ class _Job:
             windows_inferred=result.windows_inferred,
             model=model,
             model_reason=reason,
+            bands=bands_read(scene),
+            scale=scale,
         )
         scene_id = self.store.add_scene(row, ships, self.run_id)
         if scene.all_nodata:

@@ -42,6 +42,7 @@ __all__ = [
     "Scene",
     "SceneReader",
     "band_indices",
+    "bands_read",
     "open_for_viewing",
     "open_named_bands",
     "open_scene",
@@ -177,21 +178,34 @@ def band_indices(folder: Path, wanted: Sequence[str]) -> tuple[int, ...]:
     return tuple(names.index(b) + 1 for b in wanted)
 
 
-def open_named_bands(path: str | Path, bands: Sequence[str] | None, **options: Any) -> Scene:
+def open_named_bands(path: str | Path, bands: Sequence[str | int] | None, **options: Any) -> Scene:
     """``path`` opened with band files ``bands`` (e.g. B08, B04, B03) of a band folder stacked, as a model reads them.
 
-    ``bands`` None opens it as :func:`open_scene` does; ``options`` go to :func:`open_scene`.
+    ``bands`` may also be 1-based indices, as :func:`open_scene` takes them
+    (what :func:`bands_read` gives for a file); None opens the scene as
+    :func:`open_scene` does. ``options`` go to :func:`open_scene`.
 
     Raises:
-        UsageError: ``bands`` named for one raster file, or the folder lacks some of them.
+        UsageError: band names for one raster file, or the folder lacks some of them.
     """
     path = Path(path)
-    if bands and not path.is_dir():
+    if bands and all(isinstance(b, int) for b in bands):
+        return open_scene(path, tuple(int(b) for b in bands), **options)
+    names = [str(b) for b in bands or ()]
+    if names and not path.is_dir():
         raise UsageError(
-            f"{path}: one raster file, and {', '.join(bands)} are the files of a band folder; "
+            f"{path}: one raster file, and {', '.join(names)} are the files of a band folder; "
             "pass a band folder, or read the file as it is (a true-colour model, no band names)"
         )
-    return open_scene(path, band_indices(path, bands) if bands else None, **options)
+    return open_scene(path, band_indices(path, names) if names else None, **options)
+
+
+def bands_read(scene: Scene) -> tuple[str | int, ...]:
+    """What ``scene`` reads, so that :func:`open_named_bands` opens it alike: band-file names of a folder, else band indices."""
+    if scene.path.is_dir():
+        names = {file: name for name, file in band_files(scene.path).items()}
+        return tuple(names[ref.path] for ref in scene.bands)
+    return tuple(ref.index for ref in scene.bands)
 
 
 #: What pictures show of a band folder: the first of these that it has, else its first band in grey.

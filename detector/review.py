@@ -142,17 +142,23 @@ def review_stats(store: Store) -> dict[str, object]:
     return {"reviewed": len(decided), "accepted": len(decided) - rejected, "rejected": rejected, "precision_by_score": precision}
 
 
-def _reading(row: SceneRow, bands: tuple[str, ...] | None, scale: float | None) -> tuple[tuple[str, ...] | None, float]:
-    """The band files and enlargement to read a scene's chips with: the detecting model's, unless given.
+def _reading(row: SceneRow, bands: tuple[str, ...] | None, scale: float | None) -> tuple[tuple[str | int, ...] | None, float]:
+    """The bands and enlargement to read a scene's chips with: as the detecting model read it, unless given.
 
-    A model's registry entry names its bands and scale (an ensemble: its first
+    The store records both (schema 2). For scenes stored before, a model's
+    registry entry names its bands and scale (an ensemble: its first
     member's bands); a model outside the registry reads the default bands at 1x.
     """
     spec = registry().get(row.model or "")
-    if bands is None and spec is not None:
+    read: tuple[str | int, ...] | None = bands
+    if read is None and row.bands is not None:
+        read = row.bands
+    elif read is None and spec is not None:
         model_bands = spec.members[0].bands if spec.members else spec.bands
-        bands = None if set(model_bands) <= set(RGB) else model_bands
-    return bands, scale if scale is not None else spec.scale if spec is not None else 1.0
+        read = None if set(model_bands) <= set(RGB) else model_bands
+    if scale is None:
+        scale = row.scale if row.scale is not None else spec.scale if spec is not None else 1.0
+    return read, scale
 
 
 def export_reviews(

@@ -4,6 +4,11 @@ Work is keyed by ``(scene content hash, weights sha256, settings hash)``: a
 scene already done under the same key is not run again. A scene's row and all
 its detections are written in one transaction, so a job killed at any moment
 leaves either the whole scene or nothing of it.
+
+Schema versions: 1, the first; 2 adds what each scene was read as (its bands
+and window enlargement, ``scenes.bands_json`` and ``scenes.scale``). A store
+of an older version is migrated when opened, in one transaction; its old
+scenes keep NULL there (read as unknown).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from detector.records import Ship
 
 __all__ = ["SCHEMA_VERSION", "SceneKey", "SceneRow", "Store"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 APPLICATION = "shipwatch"
 
 _SCHEMA = """
@@ -56,6 +61,8 @@ CREATE TABLE IF NOT EXISTS scenes (
     model TEXT,
     model_reason TEXT,
     run_id INTEGER REFERENCES runs(id),
+    bands_json TEXT,
+    scale REAL,
     finished_at TEXT NOT NULL,
     UNIQUE (content_hash, weights_sha256, settings_hash)
 );
@@ -105,7 +112,12 @@ class SceneKey:
 
 @dataclass(frozen=True)
 class SceneRow:
-    """A finished scene as stored."""
+    """A finished scene as stored.
+
+    ``bands`` is what the model read: band-file names of a band folder (B08,
+    B04, B03), or 1-based band indices of a file; ``scale`` the window
+    enlargement. Both are None for scenes stored before schema 2.
+    """
 
     key: SceneKey
     path: str
@@ -122,6 +134,14 @@ class SceneRow:
     windows_inferred: int
     model: str | None = None
     model_reason: str | None = None
+    bands: tuple[str | int, ...] | None = None
+    scale: float | None = None
+
+
+#: Each migration takes a store from the version before it to its own, in the transaction that records it.
+_MIGRATIONS = {
+    2: ("ALTER TABLE scenes ADD COLUMN bands_json TEXT", "ALTER TABLE scenes ADD COLUMN scale REAL"),
+}
 
 
 def _now() -> str:
@@ -163,10 +183,35 @@ class Store:
                 raise StoreError(
                     f"{self.path}: store schema {version} is newer than this Shipwatch ({SCHEMA_VERSION}); upgrade shipwatch"
                 )
+            if version < SCHEMA_VERSION:
+                self._migrate(version)
+                return
         with self._conn:
             self._conn.executescript(_SCHEMA)
             self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('application', ?)", (APPLICATION,))
             self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+    def _migrate(self, version: int) -> None:
+        """Bring a store of schema ``version`` to this one, all steps in one transaction."""
+        if version < 1:
+            raise StoreError(f"{self.path}: a Shipwatch store without a schema version; pass another path")
+        # BEGIN by hand: the sqlite3 module opens transactions only for DML, so each ALTER TABLE would commit alone.
+        level, self._conn.isolation_level = self._conn.isolation_level, None
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                # Another process may have migrated it since the version was read.
+                version = int(self._conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
+                for step in range(version + 1, SCHEMA_VERSION + 1):
+                    for statement in _MIGRATIONS[step]:
+                        self._conn.execute(statement)
+                self._conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        finally:
+            self._conn.isolation_level = level
 
     def __enter__(self) -> Store:
         return self
@@ -198,13 +243,14 @@ class Store:
             cur = self._conn.execute(
                 "INSERT INTO scenes (content_hash, weights_sha256, settings_hash, path, name, acquired_at, crs, transform_json,"
                 " width, height, gsd_m, footprint_json, status, n_detections, windows_total, windows_inferred, model, model_reason,"
-                " run_id, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " run_id, finished_at, bands_json, scale) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     row.key.content_hash, row.key.weights_sha256, row.key.settings_hash, row.path, row.name,
                     _iso(row.acquired_at), row.crs, json.dumps(row.transform) if row.transform else None,
                     row.width, row.height, row.gsd_m,
                     json.dumps(row.footprint_lonlat) if row.footprint_lonlat else None,
                     row.status, len(ships), row.windows_total, row.windows_inferred, row.model, row.model_reason, run_id, _now(),
+                    json.dumps(list(row.bands)) if row.bands is not None else None, row.scale,
                 ),
             )  # fmt: skip
             scene_id = int(cur.lastrowid or 0)
@@ -230,7 +276,8 @@ class Store:
     def scene(self, scene_id: int) -> SceneRow:
         r = self._conn.execute(
             "SELECT content_hash, weights_sha256, settings_hash, path, name, acquired_at, crs, transform_json, width, height,"
-            " gsd_m, footprint_json, status, windows_total, windows_inferred, model, model_reason FROM scenes WHERE id = ?",
+            " gsd_m, footprint_json, status, windows_total, windows_inferred, model, model_reason, bands_json, scale"
+            " FROM scenes WHERE id = ?",
             (scene_id,),
         ).fetchone()
         if r is None:
@@ -251,6 +298,8 @@ class Store:
             windows_inferred=r[14],
             model=r[15],
             model_reason=r[16],
+            bands=tuple(json.loads(r[17])) if r[17] is not None else None,
+            scale=r[18],
         )
 
     def latest_settings_hash(self) -> str | None:

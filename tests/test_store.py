@@ -1,4 +1,5 @@
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,6 +15,7 @@ def row(key: SceneKey) -> SceneRow:
         key=key, path="/x/a.tif", name="a.tif", acquired_at=datetime(2024, 5, 1, 1, 30, tzinfo=UTC), crs="EPSG:32653",
         transform=(0.5, 0.0, 500000.0, 0.0, -0.5, 4750000.0), width=100, height=80, gsd_m=0.5,
         footprint_lonlat=((135.0, 42.9), (135.1, 42.9), (135.1, 42.8)), status="done", windows_total=4, windows_inferred=3,
+        bands=("B08", "B04", "B03"), scale=3.0,
     )  # fmt: skip
 
 
@@ -56,3 +58,40 @@ def test_not_a_store_and_newer_schema(tmp_path: Path) -> None:
     junk.write_bytes(b"not sqlite at all" * 100)
     with pytest.raises(StoreError, match="not a usable SQLite database"):
         Store(junk)
+
+
+def as_schema_1(path: Path, drop: tuple[str, ...] = ("bands_json", "scale")) -> None:
+    """Turn a store into what schema 1 wrote: no record of the bands and scale read."""
+    with sqlite3.connect(path) as conn:
+        for column in drop:
+            conn.execute(f"ALTER TABLE scenes DROP COLUMN {column}")
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+
+
+def test_a_schema_1_store_is_migrated_and_keeps_its_scenes(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    old, new = SceneKey("a" * 64, "w" * 64, "s" * 64), SceneKey("b" * 64, "w" * 64, "s" * 64)
+    with Store(db) as store:
+        sid = store.add_scene(row(old), [ship(0)], None)
+    as_schema_1(db)
+    with Store(db) as store:
+        kept = store.scene(sid)
+        assert (kept.bands, kept.scale) == (None, None)  # not recorded then: unknown
+        assert kept == replace(row(old), bands=None, scale=None)
+        assert list(store.ships(sid)) == [ship(0)]
+        assert store.scene(store.add_scene(row(new), [], None)) == row(new)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
+    Store(db).close()  # opening a migrated store again changes nothing
+
+
+def test_a_failed_migration_leaves_the_store_as_it_was(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    Store(db).close()
+    as_schema_1(db, drop=("bands_json",))  # a store where the migration's second step fails: scale is there already
+    with pytest.raises(StoreError, match="not a usable SQLite database"):
+        Store(db)
+    with sqlite3.connect(db) as conn:
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(scenes)")}
+        assert "bands_json" not in columns  # the first step was rolled back with the second
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("1",)

@@ -1,0 +1,45 @@
+"""What a detect job records of each scene, and the review export that reads it back (a fake model: the logic around it)."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from detector.job import DetectOptions, run_detect
+from detector.raster import bands_read, open_named_bands, open_scene, scene_pixels
+from detector.review import Decision, export_reviews
+from detector.store import Store
+from tests.fakes import BlobDetector
+
+
+def test_the_export_reads_a_scene_in_the_bands_the_job_read(make_geotiff, tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "port"
+    for band in ("B02", "B03", "B04", "B08"):
+        data = rng.integers(10, 90, (1, 128, 128)).astype(np.uint8)
+        if band == "B08":
+            data[0, 60:66, 40:70] = 250  # a hull, bright in near infrared only
+        make_geotiff(f"port/T52_{band}.tif", data=data)
+    weights = tmp_path / "mine.pt"
+    weights.write_bytes(b"weights outside the registry")
+    # --bands on a folder index its bands sorted by name (B02, B03, B04, B08): B08, B03, B02
+    options = DetectOptions(weights=str(weights), trust_weights=True, bands=(4, 2, 1))
+    run_detect([folder], tmp_path / "out", options, detector_factory=lambda *_: BlobDetector(256))
+    with Store(tmp_path / "out" / "shipwatch.db") as store:
+        ((did, sid, _),) = store.detection_rows(store.latest_settings_hash() or "")
+        row = store.scene(sid)
+        assert (row.bands, row.scale) == (("B08", "B03", "B02"), 1.0)
+        store.add_review(did, Decision.ACCEPTED, "tester")
+        export_reviews(store, tmp_path / "export", ("ship",), chip=128)
+    dataset = tmp_path / "export" / "dataset"
+    assert "bands: [B08, B03, B02]" in (dataset / "data.yaml").read_text()
+    want = scene_pixels(open_named_bands(folder, ("B08", "B03", "B02")))
+    chips = sorted(dataset.glob("images/*/*.png"))
+    assert chips and all(cv2.imread(str(c))[..., ::-1].tolist() == want.tolist() for c in chips if "flipped" not in c.name)
+
+
+def test_bands_read_reopens_a_scene_alike(make_geotiff) -> None:
+    file = make_geotiff("four.tif", count=4)
+    scene = open_scene(file, (3, 2, 1))
+    assert bands_read(scene) == (3, 2, 1)
+    assert open_named_bands(file, bands_read(scene)).bands == scene.bands
