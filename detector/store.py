@@ -210,6 +210,13 @@ class Store:
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
+        except sqlite3.OperationalError as exc:
+            if "readonly" not in str(exc):
+                raise
+            raise StoreError(
+                f"{self.path}: a schema {version} store, which this Shipwatch updates to {SCHEMA_VERSION} when opening it, "
+                "and the file is read-only; copy it somewhere writable and open the copy"
+            ) from exc
         finally:
             self._conn.isolation_level = level
 

@@ -95,3 +95,13 @@ def test_a_failed_migration_leaves_the_store_as_it_was(tmp_path: Path) -> None:
         columns = {r[1] for r in conn.execute("PRAGMA table_info(scenes)")}
         assert "bands_json" not in columns  # the first step was rolled back with the second
         assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("1",)
+
+
+def test_a_read_only_old_store_says_to_copy_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "s.db"
+    Store(db).close()
+    as_schema_1(db)
+    connect = sqlite3.connect  # root writes through chmod, so open it read-only the way SQLite can
+    monkeypatch.setattr(sqlite3, "connect", lambda path, timeout: connect(f"file:{path}?mode=ro", uri=True, timeout=timeout))
+    with pytest.raises(StoreError, match=r"schema 1 store.*read-only; copy it somewhere writable"):
+        Store(db)
