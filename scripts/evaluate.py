@@ -15,6 +15,10 @@ Matching rules, stated:
     when its oriented-box IoU with an unmatched label of its class is >= 0.5;
     all-point interpolated precision-recall area (VOC 2010+).
   * count error per scene: |found - labelled| / labelled at the threshold.
+  * on whole scenes (--coco), a 95% interval of F1 from resampling the
+    scenes (ports) with replacement: how much the figure rests on which
+    ports happen to be labelled. Chips of one scene are not independent, so
+    a data.yaml gets none.
 --pick-threshold reports the threshold that maximises F1 on this data: pick
 it on validation ports only, then evaluate unseen ports at that value.
 
@@ -132,6 +136,16 @@ def at_threshold(items: list[Item], conf: float) -> dict[str, object]:
     }
 
 
+def f1_interval(per_scene: dict[str, dict[str, int]], resamples: int = 10_000, seed: int = 0) -> tuple[float, float]:
+    """A 95% interval of the pooled F1: the scenes resampled with replacement, ``resamples`` times."""
+    counts = np.array([[s["matched"], s["found"], s["labelled"]] for s in per_scene.values()], float)
+    drawn = counts[np.random.default_rng(seed).integers(0, len(counts), (resamples, len(counts)))].sum(axis=1)
+    both = drawn[:, 1] + drawn[:, 2]
+    f1 = np.divide(2 * drawn[:, 0], both, out=np.zeros(resamples), where=both > 0)
+    low, high = np.percentile(f1, [2.5, 97.5])
+    return float(low), float(high)
+
+
 def items_from_yaml(data: Path, split: str, detector) -> list[Item]:  # type: ignore[no-untyped-def]
     import cv2
     import yaml
@@ -185,7 +199,7 @@ def nested_thresholds(folds: list[list[Item]]) -> dict[str, object]:
     The honest figure for "pick the threshold on validation ports, test on
     unseen ones": no fold's own labels choose its threshold.
     """
-    thresholds, tp, found, labelled = [], 0, 0, 0
+    thresholds, tp, found, labelled, per_scene = [], 0, 0, 0, {}
     for k, fold in enumerate(folds):
         others = [it for j, other in enumerate(folds) if j != k for it in other]
         t = pick_threshold(others)
@@ -193,9 +207,11 @@ def nested_thresholds(folds: list[list[Item]]) -> dict[str, object]:
         thresholds.append(t)
         tp += sum(s["matched"] for s in r["per_scene"].values())  # type: ignore[attr-defined]
         found, labelled = found + r["found"], labelled + r["labelled"]  # type: ignore[operator]
+        per_scene.update(r["per_scene"])  # type: ignore[arg-type]
     p = tp / found if found else 0.0
     rc = tp / labelled if labelled else 0.0
-    return {"thresholds": thresholds, "precision": p, "recall": rc, "f1": 2 * p * rc / (p + rc) if p + rc else 0.0}
+    f1 = 2 * p * rc / (p + rc) if p + rc else 0.0
+    return {"thresholds": thresholds, "precision": p, "recall": rc, "f1": f1, "per_scene": per_scene}
 
 
 def parse_fold(text: str, parser: argparse.ArgumentParser) -> tuple[str, list[str]]:
@@ -327,6 +343,11 @@ def run(a: argparse.Namespace, p: argparse.ArgumentParser, folds: list[tuple[str
         report["best_f1"] = at_threshold(items, report["best_threshold"])["f1"]
         if len(fold_items) > 1:
             report["nested"] = nested_thresholds(fold_items)
+    scenes = len(report["per_scene"])  # type: ignore[arg-type]
+    if a.coco and scenes >= 3:
+        report["f1_interval"] = f1_interval(report["per_scene"])  # type: ignore[arg-type]
+        if "nested" in report:
+            report["nested"]["f1_interval"] = f1_interval(report["nested"]["per_scene"])  # type: ignore[index]
     print(f"{'scene':<24}{'labelled':>9}{'found':>7}{'matched':>9}{'count err':>11}")
     for name, r in report["per_scene"].items():  # type: ignore[union-attr]
         ce = "" if r["count_error"] is None else f"{r['count_error']:.2f}"
@@ -334,6 +355,9 @@ def run(a: argparse.Namespace, p: argparse.ArgumentParser, folds: list[tuple[str
     print(
         f"at conf {a.conf}: precision {report['precision']:.3f}  recall {report['recall']:.3f}  F1 {report['f1']:.3f}  mAP50 {report['map50'] or 0:.3f}"
     )
+    if "f1_interval" in report:
+        low, high = report["f1_interval"]  # type: ignore[misc]
+        print(f"  F1 95% interval over the {scenes} scenes, resampled: {low:.3f}-{high:.3f}")
     if a.pick_threshold:
         print(f"best threshold on this data: {report['best_threshold']} (F1 {report['best_f1']:.3f})")
     if "nested" in report:
@@ -341,6 +365,9 @@ def run(a: argparse.Namespace, p: argparse.ArgumentParser, folds: list[tuple[str
         picked = ", ".join(f"{t:g}" for t in n["thresholds"])  # type: ignore[index]
         print(f"each fold at the threshold picked on the other folds ({picked}): precision {n['precision']:.3f}  "  # type: ignore[index]
               f"recall {n['recall']:.3f}  F1 {n['f1']:.3f}")  # type: ignore[index]  # fmt: skip
+        if "f1_interval" in n:  # type: ignore[operator]
+            low, high = n["f1_interval"]  # type: ignore[index]
+            print(f"  F1 95% interval over the {scenes} scenes, resampled: {low:.3f}-{high:.3f}")
     atomic_write_text(a.json, json.dumps(report, indent=2) + "\n")
     import matplotlib
 

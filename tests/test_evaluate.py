@@ -97,6 +97,20 @@ def test_nested_threshold_never_uses_a_folds_own_labels() -> None:
     assert nested["thresholds"] == [0.05, 0.525]
     # a at 0.05 keeps its false alarm; b at 0.525 loses its ship
     assert (nested["precision"], nested["recall"], nested["f1"]) == (0.5, 0.5, 0.5)
+    assert nested["per_scene"]["b"] == {"labelled": 1, "found": 0, "matched": 0, "count_error": 1.0}
+
+
+def test_f1_interval_resamples_scenes() -> None:
+    def scene(matched: int, found: int, labelled: int) -> dict[str, int]:
+        return {"matched": matched, "found": found, "labelled": labelled}
+
+    alike = {name: scene(8, 10, 10) for name in "abcd"}  # every scene at F1 0.8: nothing to resample
+    assert evaluate.f1_interval(alike) == pytest.approx((0.8, 0.8))
+    # one port perfect, one blind, two between: pooled F1 0.5, the interval spans the ports' spread
+    mixed = {"a": scene(10, 10, 10), "b": scene(0, 10, 10), "c": scene(5, 10, 10), "d": scene(5, 10, 10)}
+    low, high = evaluate.f1_interval(mixed)
+    assert low < 0.3 and high > 0.7
+    assert evaluate.f1_interval(mixed) == (low, high)  # seeded: the same figures every run
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
