@@ -12,6 +12,7 @@ from pathlib import Path
 from detector.ais import read_ais
 from detector.evidence import visits_with_evidence
 from detector.export import atomic_write_text, write_visits
+from detector.gpkg import visit_layers, write_gpkg
 from detector.job import DetectOptions, JobReport, Progress, run_detect
 from detector.render import render_acquisition
 from detector.report import ReportInput, write_report
@@ -97,5 +98,6 @@ def run_demo(
     store = load_store(out / "shipwatch.db")
     visits = visits_with_evidence(store.acquisitions, store.sightings, zones, tracks=read_ais(out / "ais.csv"))
     write_visits(out / "visits", visits)
+    write_gpkg(out / "visits" / "visits.gpkg", visit_layers(visits, zones))
     write_report(ReportInput(visits, zones, store, title="Shipwatch demo: simulated Vostochny"), out)
     return DemoResult(sim, report, visits)

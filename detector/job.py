@@ -30,6 +30,7 @@ from detector.ensemble import MEMBER_CONF, EnsembleDetector
 from detector.errors import ShipwatchError, UsageError
 from detector.export import write_csv, write_geojson
 from detector.georef import Georeferencer, ground_sample_distance
+from detector.gpkg import detection_layers, write_gpkg
 from detector.models import RGB, ModelSpec, choose_model, in_gsd_range, resolve_members, resolve_weights
 from detector.quicklook import draw_quicklook
 from detector.raster import (
@@ -122,6 +123,7 @@ class JobReport:
     outcomes: list[SceneOutcome] = field(default_factory=list)
     detections_geojson: Path | None = None
     detections_csv: Path | None = None
+    detections_gpkg: Path | None = None
     store: Path | None = None
     quicklooks: list[Path] = field(default_factory=list)
 
@@ -437,6 +439,7 @@ def run_detect(
             progress.scene_finished(outcome)
             report.outcomes.append(outcome)
         per_scene = [(scene, list(store.ships(sid))) for scene, sid in kept]
+        rows = [(store.scene(sid), len(ships)) for (_, sid), (_, ships) in zip(kept, per_scene, strict=True)]
     if options.quicklook:
         for scene, ships in per_scene:
             # A band folder is pictured in true colour, as the report and the review show it, whatever the model read.
@@ -447,4 +450,5 @@ def run_detect(
     report.detections_csv = out_dir / "detections.csv"
     write_geojson(report.detections_geojson, ships_out)
     write_csv(report.detections_csv, ships_out)
+    report.detections_gpkg = write_gpkg(out_dir / "detections.gpkg", detection_layers(ships_out, rows))
     return report

@@ -4,6 +4,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pyogrio
+import shapely
+from pyogrio.raw import read
 
 from detector.job import DetectOptions, run_detect
 from detector.raster import bands_read, open_named_bands, open_scene, scene_pixels
@@ -24,7 +27,15 @@ def test_the_export_reads_a_scene_in_the_bands_the_job_read(make_geotiff, tmp_pa
     weights.write_bytes(b"weights outside the registry")
     # --bands on a folder index its bands sorted by name (B02, B03, B04, B08): B08, B03, B02
     options = DetectOptions(weights=str(weights), trust_weights=True, bands=(4, 2, 1))
+    report = run_detect([folder], tmp_path / "out", options, detector_factory=lambda *_: BlobDetector(256))
+    # the GeoPackage holds the ship and the scene's footprint, as the store does
+    assert report.detections_gpkg is not None
+    assert pyogrio.read_info(report.detections_gpkg, layer="detections")["features"] == 1
+    _, _, footprint, (name, _, ships, *_) = read(report.detections_gpkg, layer="scenes")
+    assert (name.tolist(), ships.tolist()) == (["port"], [1]) and shapely.from_wkb(footprint[0]).area > 0
+    first = report.detections_gpkg.read_bytes()
     run_detect([folder], tmp_path / "out", options, detector_factory=lambda *_: BlobDetector(256))
+    assert report.detections_gpkg.read_bytes() == first  # a rerun rewrites the same bytes
     with Store(tmp_path / "out" / "shipwatch.db") as store:
         ((did, sid, _),) = store.detection_rows(store.latest_settings_hash() or "")
         row = store.scene(sid)

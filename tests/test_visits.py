@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import shapely
+from pyogrio.raw import read
 
 from detector.ais import read_ais
 from detector.cli.main import main
@@ -204,6 +205,12 @@ def test_visits_cli_on_a_detections_csv(tmp_path: Path) -> None:
     assert main(["visits", "--detections", str(p), "--out", str(tmp_path / "half"), "--recall", "0.5", "--period", "month"]) == 0
     assert estimated(tmp_path / "half" / "visit_counts.csv") == pytest.approx(sure / (1 - 0.5**4), abs=0.01)
     assert json.loads((out / "visits.geojson").read_text())["features"]
+    # the GeoPackage: the three visits as points with the CSV's columns, the zones with their counts
+    _, _, points, columns = read(out / "visits.gpkg", layer="visits")
+    assert sorted(columns[1].tolist()) == zones and columns[3][0] == np.datetime64("2024-05-01T01:30")
+    assert shapely.from_wkb(points[0]).equals_exact(shapely.Point(133.0435, 42.7420), 1e-6)
+    _, _, _, (names, _, _, linked, _) = read(out / "visits.gpkg", layer="zones")
+    assert dict(zip(names, linked, strict=True))["Oil berth 1"] == 1 and int(linked.sum()) == 3
     bad = tmp_path / "bad.csv"
     bad.write_text("acquired_at,lon,lat\n2024-05-01T01:30:00Z,533.0,42.7\n")
     assert main(["visits", "--detections", str(bad), "--out", str(out)]) == 2

@@ -138,7 +138,8 @@ def detect(
 ) -> None:
     """Find ships in INPUT scenes (files, band folders, folders, globs, @list.txt).
 
-    Writes OUT/detections.geojson, OUT/detections.csv and the store OUT/shipwatch.db.
+    Writes OUT/detections.geojson, OUT/detections.csv, OUT/detections.gpkg (ships and scene footprints)
+    and the store OUT/shipwatch.db.
     A rerun with the same inputs and settings reuses the store and writes the same files.
     """
     options = DetectOptions(
@@ -172,7 +173,10 @@ def detect(
         bar.close()
     ok = [o for o in report.outcomes if not o.error]
     total = sum(o.ships for o in ok)
-    click.echo(f"{total} ships in {len(ok)} scenes -> {report.detections_geojson}, {report.detections_csv}, {report.store}")
+    click.echo(
+        f"{total} ships in {len(ok)} scenes -> {report.detections_geojson}, {report.detections_csv}, "
+        f"{report.detections_gpkg}, {report.store}"
+    )
     for path in report.quicklooks:
         click.echo(f"  quicklook: {path}")
     for o in ok:

@@ -12,6 +12,7 @@ from detector.ais import read_ais
 from detector.classify import TankerModel
 from detector.evidence import read_watchlist, visits_with_evidence
 from detector.export import write_visits
+from detector.gpkg import visit_layers, write_gpkg
 from detector.sightings import load_sightings
 from detector.visits import expected_vessels
 from detector.zones import load_zones
@@ -71,7 +72,8 @@ def visits(
 
     Each visit gets a tanker probability (with its evidence), and with --ais an MMSI and a dark flag,
     with --watchlist ranked candidates; tanker visits get a cargo estimate in barrels.
-    Writes OUT/visits.csv, OUT/visit_counts.csv and OUT/visits.geojson. Counts come twice: the
+    Writes OUT/visits.csv, OUT/visit_counts.csv, OUT/visits.geojson and OUT/visits.gpkg (visits and
+    zones with their counts). Counts come twice: the
     visits linked, and the number estimated from them given the detector's --recall and --precision
     and the chance that each link joined two vessels.
     """
@@ -80,7 +82,10 @@ def visits(
     tracks = read_ais(ais) if ais else None
     vessels = read_watchlist(watchlist) if watchlist else []
     found = visits_with_evidence(acquisitions, sightings, zone_list, TankerModel(classify_config), tracks, vessels)
-    paths = write_visits(out_dir, found, period, recall, precision)
+    paths = (
+        *write_visits(out_dir, found, period, recall, precision),
+        write_gpkg(out_dir / "visits.gpkg", visit_layers(found, zone_list, recall, precision)),
+    )
     click.echo(
         f"{len(found)} visits from {len(sightings.acq)} detections in {len(acquisitions)} acquisitions -> {', '.join(map(str, paths))}"
     )
