@@ -48,7 +48,7 @@ def test_kill_9_then_resume_gives_the_uninterrupted_outputs(tmp_path: Path) -> N
     assert 2 <= partial < len(scenes)
     assert detect(scenes, killed).wait() == 0
     assert detect(scenes, clean).wait() == 0
-    for name in ("detections.csv", "detections.geojson"):
+    for name in ("detections.csv", "detections.geojson", "detections.gpkg"):
         assert (killed / name).read_bytes() == (clean / name).read_bytes()
     with sqlite3.connect(killed / "shipwatch.db") as conn:
         assert conn.execute("SELECT count(*) FROM scenes").fetchone()[0] == len(scenes)
