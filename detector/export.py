@@ -8,6 +8,7 @@ previous complete file in place.
 from __future__ import annotations
 
 import csv
+import glob
 import io
 import json
 import os
@@ -29,6 +30,7 @@ __all__ = [
     "atomic_write_text",
     "period_of",
     "ship_properties",
+    "temp_beside",
     "write_csv",
     "write_geojson",
     "write_visits",
@@ -51,14 +53,25 @@ def _umask() -> int:
 _UMASK = _umask()
 
 
+def temp_beside(path: Path, suffix: str) -> tuple[int, str]:
+    """A temporary file beside ``path`` (descriptor and name) for an atomic write of it.
+
+    Temporary files that earlier writes of ``path`` left when killed before
+    their rename are removed first, so a resumed job leaves only its outputs.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*"):
+        stale.unlink(missing_ok=True)
+    return tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename.
 
     The file gets the permissions a plain ``open`` would give it (0666 less
     the umask), not the temporary file's owner-only 0600.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temp_beside(path, ".tmp")
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:

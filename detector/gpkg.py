@@ -11,7 +11,6 @@ newest time in the data, so the same inputs give the same bytes.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,7 +20,7 @@ import numpy as np
 import shapely
 from numpy.typing import NDArray
 
-from detector.export import PROPERTIES, VISIT_COLUMNS, ship_properties, visit_row
+from detector.export import PROPERTIES, VISIT_COLUMNS, ship_properties, temp_beside, visit_row
 from detector.records import Ship
 from detector.store import SceneRow
 from detector.visits import Visit, expected_vessels
@@ -74,8 +73,7 @@ def write_gpkg(path: Path, layers: Sequence[Layer]) -> Path:
     import pyogrio
     from pyogrio.raw import write
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".gpkg", dir=path.parent)
+    fd, tmp = temp_beside(path, ".gpkg")
     os.close(fd)
     os.unlink(tmp)  # GDAL creates the file itself; an empty file is not a GeoPackage
     previous = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")

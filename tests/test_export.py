@@ -28,3 +28,11 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path: Path, mo
     with pytest.raises(OSError, match="No space left"):
         atomic_write_text(path, "new\n")
     assert path.read_text() == "old\n" and [p.name for p in tmp_path.iterdir()] == ["visits.csv"]
+
+
+def test_temporary_files_of_a_killed_write_go_with_the_next_write(tmp_path: Path) -> None:
+    path = tmp_path / "detections.csv"
+    (tmp_path / ".detections.csv.k1ll3d.tmp").write_text("half a fi")  # what a kill -9 before the rename leaves
+    (tmp_path / ".detections.gpkg.k1ll3d.gpkg").write_text("another target's: kept")
+    atomic_write_text(path, "a,b\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".detections.gpkg.k1ll3d.gpkg", "detections.csv"]
