@@ -8,8 +8,10 @@ windows read as all nodata are never inferred.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -27,6 +29,7 @@ from detector.tiling import tile_windows
 from detector.yolo import Detector
 
 __all__ = [
+    "Checkpoint",
     "DetectSettings",
     "ScenePlan",
     "SceneResult",
@@ -34,7 +37,10 @@ __all__ = [
     "finish_scene",
     "infer_batch",
     "iter_window_batches",
+    "pack_boxes",
     "plan_scene",
+    "unpack_boxes",
+    "window_key",
 ]
 
 
@@ -80,6 +86,7 @@ class SceneResult:
     windows_total: int
     windows_inferred: int
     windows_skipped: int
+    windows_resumed: int = 0  # inferred by an interrupted run, kept by the checkpoint
 
 
 def iter_window_batches(
@@ -164,6 +171,38 @@ def plan_scene(scene: Scene, input_size: int, settings: DetectSettings, aoi: Bas
 #: Per window: its boxes in scene pixels, and which of them touch nodata.
 WindowBoxes = tuple[Detections, NDArray[np.bool_]]
 
+#: A window by its offset: ``(col_off, row_off)``.
+WindowKey = tuple[int, int]
+
+
+def window_key(window: Window) -> WindowKey:
+    return int(window.col_off), int(window.row_off)
+
+
+def pack_boxes(boxes: WindowBoxes) -> bytes:
+    """A window's boxes as bytes (exact: every array keeps its dtype), for a checkpoint."""
+    dets, bad = boxes
+    buf = io.BytesIO()
+    np.savez(buf, obb=dets.obb, score=dets.score, class_id=dets.class_id, window=dets.window, bad=bad)
+    return buf.getvalue()
+
+
+def unpack_boxes(data: bytes) -> WindowBoxes:
+    with np.load(io.BytesIO(data)) as z:
+        return Detections(z["obb"], z["score"], z["class_id"], z["window"]), z["bad"]
+
+
+class Checkpoint(Protocol):
+    """Where a scene's finished windows are kept while it runs, so that a killed job resumes mid-scene."""
+
+    def done(self) -> dict[WindowKey, WindowBoxes]:
+        """The windows finished by an earlier, interrupted run of this scene."""
+        ...
+
+    def save(self, finished: list[tuple[WindowKey, WindowBoxes]]) -> None:
+        """Keep a batch of finished windows, all or none."""
+        ...
+
 
 def infer_batch(detector: Detector, batch: list[WindowData], settings: DetectSettings, size: int) -> list[WindowBoxes]:
     """Run the model on read windows; boxes come back in scene pixels, tagged with their window.
@@ -208,6 +247,7 @@ def detect_scene(
     on_windows: Callable[[int], None] | None = None,
     pool: ReaderPool | None = None,
     aoi: BaseGeometry | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> SceneResult:
     """Detect ships in one scene.
 
@@ -219,19 +259,30 @@ def detect_scene(
         pool: reader processes; None reads in a thread.
         aoi: area of interest in scene pixels: windows missing it are never
             read, ships centred outside it are dropped.
+        checkpoint: keeps each batch's windows as they finish and gives back
+            those an interrupted run finished, which are not read again; the
+            result is the same as in one uninterrupted run.
 
     Returns:
         Merged detections in scene pixels, canonical order.
     """
     plan = plan_scene(scene, detector.input_size, settings, aoi)
-    if on_windows and len(plan.windows) > len(plan.to_read):
-        on_windows(len(plan.windows) - len(plan.to_read))
-    boxes: list[WindowBoxes] = []
-    inferred = 0
-    for batch, skipped in iter_window_batches(scene, plan.to_read, settings.batch_size, settings.prefetch, pool):
+    found = checkpoint.done() if checkpoint else {}
+    todo = [w for w in plan.to_read if window_key(w) not in found]
+    resumed = len(plan.to_read) - len(todo)
+    if on_windows and len(plan.windows) > len(todo):
+        on_windows(len(plan.windows) - len(todo))
+    for batch, skipped in iter_window_batches(scene, todo, settings.batch_size, settings.prefetch, pool):
         if batch:
-            boxes += infer_batch(detector, batch, settings, plan.size)
-            inferred += len(batch)
+            finished = [
+                (window_key(window), boxes)
+                for (window, _, _), boxes in zip(batch, infer_batch(detector, batch, settings, plan.size), strict=True)
+            ]
+            if checkpoint:
+                checkpoint.save(finished)
+            found.update(finished)
         if on_windows:
             on_windows(len(batch) + skipped)
-    return finish_scene(scene, plan, boxes, settings, aoi, inferred)
+    # In window order, whichever run inferred them: a resumed scene merges exactly as an uninterrupted one.
+    boxes = [found[k] for k in map(window_key, plan.to_read) if k in found]
+    return replace(finish_scene(scene, plan, boxes, settings, aoi, len(boxes)), windows_resumed=resumed)

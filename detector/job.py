@@ -1,8 +1,9 @@
 """A detect job: many scenes through one model into the store and exports.
 
 :func:`run_detect` opens each scene, skips it when the store already holds
-its key, runs the engine, georeferences the boxes and stores the scene in one
-transaction. Bad scenes are recorded and the job goes on. The exports are
+its key, runs the engine (keeping each batch of finished windows, so that a
+killed job resumes mid-scene), georeferences the boxes and stores the scene in
+one transaction. Bad scenes are recorded and the job goes on. The exports are
 then written from the store, so a rerun gives byte-identical files.
 """
 
@@ -25,7 +26,16 @@ from shapely.geometry.base import BaseGeometry
 
 from detector.aoi import aoi_digest, aoi_in_pixels, load_aoi
 from detector.distributed import RayConfig, RayEngine
-from detector.engine import DetectSettings, SceneResult, detect_scene, window_side
+from detector.engine import (
+    DetectSettings,
+    SceneResult,
+    WindowBoxes,
+    WindowKey,
+    detect_scene,
+    pack_boxes,
+    unpack_boxes,
+    window_side,
+)
 from detector.ensemble import MEMBER_CONF, EnsembleDetector
 from detector.errors import ShipwatchError, UsageError
 from detector.export import write_csv, write_geojson
@@ -248,6 +258,19 @@ def auto_readers(detector: Detector) -> int:
     return 0
 
 
+class StoreCheckpoint:
+    """A scene's finished windows, kept in the store (:class:`detector.engine.Checkpoint`)."""
+
+    def __init__(self, store: Store, key: SceneKey) -> None:
+        self.store, self.key = store, key
+
+    def done(self) -> dict[WindowKey, WindowBoxes]:
+        return {k: unpack_boxes(b) for k, b in self.store.windows_done(self.key).items()}
+
+    def save(self, finished: list[tuple[WindowKey, WindowBoxes]]) -> None:
+        self.store.add_windows(self.key, [(k, pack_boxes(b)) for k, b in finished])
+
+
 class Progress:
     """Callbacks a job reports to; the CLI draws them as a bar."""
 
@@ -360,10 +383,12 @@ class _Job:
         detector = self.detector(spec, weights, sha)
         return detector.input_size, detector.class_names
 
-    def _run(self, sha: str, scene: Scene, settings: DetectSettings, aoi_px: BaseGeometry | None) -> SceneResult:
+    def _run(self, key: SceneKey, scene: Scene, settings: DetectSettings, aoi_px: BaseGeometry | None) -> SceneResult:
+        sha = key.weights_sha256
         if self.options.engine is Engine.RAY:
             return self._ray[sha].detect_scene(scene, settings, self.progress.windows_done, aoi_px)
-        return detect_scene(scene, self._detectors[sha], settings, self.progress.windows_done, self.pool, aoi_px)
+        checkpoint = StoreCheckpoint(self.store, key)
+        return detect_scene(scene, self._detectors[sha], settings, self.progress.windows_done, self.pool, aoi_px, checkpoint)
 
     def _detect(
         self, path: Path, scene: Scene, key: SceneKey, gsd: float | None, spec: ModelSpec | None, weights: Path, reason: str
@@ -383,7 +408,7 @@ class _Job:
         n_windows = sum(1 for _ in tile_windows(scene.width, scene.height, side, overlap))
         self.progress.scene_started(path, n_windows, scene.width * scene.height * (gsd or 0.0) ** 2 / 1e6)
         aoi_px = aoi_in_pixels(self.aoi, scene.crs, scene.transform) if self.aoi is not None else None
-        result = self._run(key.weights_sha256, scene, settings, aoi_px)
+        result = self._run(key, scene, settings, aoi_px)
         geo = Georeferencer(scene.crs, scene.transform, gsd if not scene.georeferenced else None)
         ships = _ships(scene, result, class_names, geo)
         row = SceneRow(
@@ -406,6 +431,8 @@ class _Job:
             scale=scale,
         )
         scene_id = self.store.add_scene(row, ships, self.run_id)
+        if result.windows_resumed:
+            notes.append(f"resumed: {result.windows_resumed} of {result.windows_inferred} windows kept from an interrupted run")
         if scene.all_nodata:
             notes.append("all pixels are nodata: 0 ships")
         return SceneOutcome(path, ships=len(ships), all_nodata=scene.all_nodata, notes=tuple(notes)), (scene, scene_id)

@@ -5,10 +5,14 @@ scene already done under the same key is not run again. A scene's row and all
 its detections are written in one transaction, so a job killed at any moment
 leaves either the whole scene or nothing of it.
 
+While a scene runs, each batch of finished windows is kept in
+``windows_done`` (one transaction per batch), so a job killed mid-scene
+resumes from its last batch; the scene's row replaces them when it is done.
+
 Schema versions: 1, the first; 2 adds what each scene was read as (its bands
-and window enlargement, ``scenes.bands_json`` and ``scenes.scale``). A store
-of an older version is migrated when opened, in one transaction; its old
-scenes keep NULL there (read as unknown).
+and window enlargement, ``scenes.bands_json`` and ``scenes.scale``) and the
+``windows_done`` table. A store of an older version is migrated when opened,
+in one transaction; its old scenes keep NULL there (read as unknown).
 """
 
 from __future__ import annotations
@@ -77,6 +81,15 @@ CREATE TABLE IF NOT EXISTS detections (
     lon REAL, lat REAL, length_m REAL, beam_m REAL, heading_deg REAL,
     polygon_json TEXT,
     UNIQUE (scene_id, idx)
+);
+CREATE TABLE IF NOT EXISTS windows_done (
+    content_hash TEXT NOT NULL,
+    weights_sha256 TEXT NOT NULL,
+    settings_hash TEXT NOT NULL,
+    col_off INTEGER NOT NULL,
+    row_off INTEGER NOT NULL,
+    boxes BLOB NOT NULL,
+    PRIMARY KEY (content_hash, weights_sha256, settings_hash, col_off, row_off)
 );
 CREATE TABLE IF NOT EXISTS failures (
     id INTEGER PRIMARY KEY,
@@ -184,8 +197,7 @@ class Store:
                     f"{self.path}: store schema {version} is newer than this Shipwatch ({SCHEMA_VERSION}); upgrade shipwatch"
                 )
             if version < SCHEMA_VERSION:
-                self._migrate(version)
-                return
+                self._migrate(version)  # new columns; new tables come from the schema below
         with self._conn:
             self._conn.executescript(_SCHEMA)
             self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('application', ?)", (APPLICATION,))
@@ -245,7 +257,7 @@ class Store:
         return None if row is None else int(row[0])
 
     def add_scene(self, row: SceneRow, ships: Sequence[Ship], run_id: int | None) -> int:
-        """Store a finished scene and its ships in one transaction; return its id."""
+        """Store a finished scene and its ships, dropping its kept windows, in one transaction; return its id."""
         with self._conn:
             cur = self._conn.execute(
                 "INSERT INTO scenes (content_hash, weights_sha256, settings_hash, path, name, acquired_at, crs, transform_json,"
@@ -261,6 +273,10 @@ class Store:
                 ),
             )  # fmt: skip
             scene_id = int(cur.lastrowid or 0)
+            self._conn.execute(
+                "DELETE FROM windows_done WHERE content_hash = ? AND weights_sha256 = ? AND settings_hash = ?",
+                (row.key.content_hash, row.key.weights_sha256, row.key.settings_hash),
+            )
             self._conn.executemany(
                 f"INSERT INTO detections (scene_id, idx, {', '.join(_DET_COLUMNS)}) VALUES ({', '.join('?' * (len(_DET_COLUMNS) + 2))})",
                 [
@@ -273,6 +289,22 @@ class Store:
                 ],
             )  # fmt: skip
         return scene_id
+
+    def windows_done(self, key: SceneKey) -> dict[tuple[int, int], bytes]:
+        """The windows of an unfinished scene kept so far: ``{(col_off, row_off): boxes}``."""
+        rows = self._conn.execute(
+            "SELECT col_off, row_off, boxes FROM windows_done WHERE content_hash = ? AND weights_sha256 = ? AND settings_hash = ?",
+            (key.content_hash, key.weights_sha256, key.settings_hash),
+        )
+        return {(int(c), int(r)): bytes(b) for c, r, b in rows}
+
+    def add_windows(self, key: SceneKey, windows: Sequence[tuple[tuple[int, int], bytes]]) -> None:
+        """Keep a batch of a scene's finished windows, in one transaction."""
+        with self._conn:
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO windows_done VALUES (?, ?, ?, ?, ?, ?)",
+                [(key.content_hash, key.weights_sha256, key.settings_hash, c, r, b) for (c, r), b in windows],
+            )
 
     def add_failure(self, run_id: int | None, path: str, error: str) -> None:
         with self._conn:

@@ -1,9 +1,11 @@
 import numpy as np
+import pytest
 from rasterio.transform import from_origin
 from scipy.optimize import linear_sum_assignment
 
-from detector.engine import DetectSettings, detect_scene
+from detector.engine import DetectSettings, detect_scene, pack_boxes, unpack_boxes
 from detector.raster import open_scene
+from detector.records import Detections
 from tests.fakes import BlobDetector, draw_ships
 
 SHIPS = [
@@ -104,3 +106,52 @@ def test_scaled_windows_give_boxes_in_scene_pixels(make_geotiff) -> None:
     r, c, dist = match(scaled, [tuple(o) for o in plain.obb])
     assert dist.max() < 1.5
     np.testing.assert_allclose(scaled.obb[r, 2], plain.obb[c, 2], atol=3.0)
+
+
+class Killed(Exception):
+    pass
+
+
+class MemoryCheckpoint:
+    """Finished windows kept in a dict; ``kill_after`` batches saved, the next save dies like a killed job."""
+
+    def __init__(self, kill_after: int | None = None) -> None:
+        self.kept: dict = {}
+        self.kill_after = kill_after
+        self.saves = 0
+
+    def done(self) -> dict:
+        return {k: unpack_boxes(b) for k, b in self.kept.items()}
+
+    def save(self, finished: list) -> None:
+        if self.kill_after is not None and self.saves == self.kill_after:
+            raise Killed
+        self.saves += 1
+        self.kept.update((k, pack_boxes(b)) for k, b in finished)
+
+
+def test_a_scene_killed_between_batches_resumes_where_it_stopped_with_the_same_result(make_geotiff) -> None:
+    path = make_geotiff("sea.tif", data=draw_ships((640, 800), SHIPS))
+    scene = open_scene(path)
+    settings = DetectSettings(overlap=96, batch_size=2)
+    whole = detect_scene(scene, BlobDetector(256), settings)
+    checkpoint = MemoryCheckpoint(kill_after=3)
+    with pytest.raises(Killed):
+        detect_scene(scene, BlobDetector(256), settings, checkpoint=checkpoint)
+    assert len(checkpoint.kept) == 6  # three batches of two windows
+    checkpoint.kill_after = None
+    again = BlobDetector(256)
+    resumed = detect_scene(scene, again, settings, checkpoint=checkpoint)
+    assert again.windows == whole.windows_inferred - 6  # the kept windows are not read or inferred again
+    assert (resumed.windows_resumed, resumed.windows_inferred) == (6, whole.windows_inferred)
+    for field in ("obb", "score", "class_id", "window"):
+        np.testing.assert_array_equal(getattr(resumed.detections, field), getattr(whole.detections, field))
+
+
+def test_packed_boxes_round_trip_exactly() -> None:
+    dets = Detections(np.array([[10.123456789, 20.5, 30.0, 8.0, 12.25]]), [0.8765432], [1], [[256, 512]])
+    back, bad = unpack_boxes(pack_boxes((dets, np.array([True]))))
+    assert back.obb.tobytes() == dets.obb.tobytes() and back.score.tobytes() == dets.score.tobytes()
+    assert back.class_id.tolist() == [1] and back.window.tolist() == [[256, 512]] and bad.tolist() == [True]
+    empty, none = unpack_boxes(pack_boxes((Detections.empty(), np.zeros(0, bool))))
+    assert len(empty) == 0 and none.shape == (0,)

@@ -55,3 +55,33 @@ def test_kill_9_then_resume_gives_the_uninterrupted_outputs(tmp_path: Path) -> N
         # nothing duplicated: each scene's ships once
         per_scene = conn.execute("SELECT count(*) FROM detections GROUP BY scene_id").fetchall()
         assert len({n for (n,) in per_scene}) == 1
+
+
+def kept_windows(db: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
+            return int(conn.execute("SELECT count(*) FROM windows_done").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+
+
+def test_kill_9_inside_a_scene_resumes_from_its_last_batch(tmp_path: Path) -> None:
+    write = load_script("datasets/dota_geotiff.py").write_geotiff
+    scene = write(DATA / "P0861__1024__0___1648.jpg", tmp_path / "marina_2024-05-01.tif", pixel_m=0.1, upscale=3)
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    proc = detect([scene], killed)
+    deadline = time.monotonic() + 300
+    while kept_windows(killed / "shipwatch.db") < 1 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the scene ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert done_scenes(killed / "shipwatch.db") == 0 and kept_windows(killed / "shipwatch.db") >= 1
+    cmd = [sys.executable, "-c", "from detector.cli.main import run; run()", "detect", str(scene), "--out", str(killed)]
+    resumed = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TQDM_DISABLE": "1"}, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "windows kept from an interrupted run" in resumed.stdout + resumed.stderr
+    assert detect([scene], clean).wait() == 0
+    for name in ("detections.csv", "detections.geojson", "detections.gpkg"):
+        assert (killed / name).read_bytes() == (clean / name).read_bytes()
+    assert kept_windows(killed / "shipwatch.db") == 0  # the finished scene's row replaced them

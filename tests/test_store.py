@@ -61,10 +61,11 @@ def test_not_a_store_and_newer_schema(tmp_path: Path) -> None:
 
 
 def as_schema_1(path: Path, drop: tuple[str, ...] = ("bands_json", "scale")) -> None:
-    """Turn a store into what schema 1 wrote: no record of the bands and scale read."""
+    """Turn a store into what schema 1 wrote: no record of the bands and scale read, no windows kept."""
     with sqlite3.connect(path) as conn:
         for column in drop:
             conn.execute(f"ALTER TABLE scenes DROP COLUMN {column}")
+        conn.execute("DROP TABLE windows_done")
         conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
 
 
@@ -80,6 +81,7 @@ def test_a_schema_1_store_is_migrated_and_keeps_its_scenes(tmp_path: Path) -> No
         assert kept == replace(row(old), bands=None, scale=None)
         assert list(store.ships(sid)) == [ship(0)]
         assert store.scene(store.add_scene(row(new), [], None)) == row(new)
+        store.add_windows(new, [((0, 0), b"boxes")])  # schema 1 had no windows_done: created on opening
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
     Store(db).close()  # opening a migrated store again changes nothing
@@ -105,3 +107,15 @@ def test_a_read_only_old_store_says_to_copy_it(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setattr(sqlite3, "connect", lambda path, timeout: connect(f"file:{path}?mode=ro", uri=True, timeout=timeout))
     with pytest.raises(StoreError, match=r"schema 1 store.*read-only; copy it somewhere writable"):
         Store(db)
+
+
+def test_windows_of_an_unfinished_scene_are_kept_until_the_scene_is_stored(tmp_path: Path) -> None:
+    key, other = SceneKey("c" * 64, "w" * 64, "s" * 64), SceneKey("c" * 64, "w" * 64, "t" * 64)
+    with Store(tmp_path / "s.db") as store:
+        store.add_windows(key, [((0, 0), b"first"), ((160, 0), b"second")])
+        store.add_windows(other, [((0, 0), b"other settings")])
+    with Store(tmp_path / "s.db") as store:  # a new process: what the killed one kept
+        assert store.windows_done(key) == {(0, 0): b"first", (160, 0): b"second"}
+        store.add_scene(row(key), [ship(0)], None)
+        assert store.windows_done(key) == {}  # the scene's row replaces them
+        assert store.windows_done(other) == {(0, 0): b"other settings"}
