@@ -10,7 +10,9 @@ same store and keys, so a job started on one engine resumes on the other.
 Faults: a reader task whose worker dies is retried (``max_retries``); a model
 actor that dies is restarted and its pending batches are retried
 (``max_restarts``, ``max_task_retries``). Results are collected in window
-order, so the merge sees exactly what the local engine sees.
+order, so the merge sees exactly what the local engine sees, and kept batch
+by batch in the store like the local engine's, so a job killed mid-scene
+resumes on either engine.
 
 Without ``address`` a local Ray instance is started for the run and shut down
 after. ``pip install 'shipwatch[ray]'`` installs Ray.
@@ -19,7 +21,7 @@ after. ``pip install 'shipwatch[ray]'`` installs Ray.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -27,7 +29,17 @@ from typing import Any
 from rasterio.windows import Window
 from shapely.geometry.base import BaseGeometry
 
-from detector.engine import DetectSettings, SceneResult, WindowBoxes, finish_scene, infer_batch, plan_scene
+from detector.engine import (
+    Checkpoint,
+    DetectSettings,
+    SceneResult,
+    WindowBoxes,
+    WindowKey,
+    finish_scene,
+    infer_batch,
+    plan_scene,
+    window_key,
+)
 from detector.errors import UsageError
 from detector.models import ModelSpec
 from detector.raster import ReadSpec, Scene, SceneReader
@@ -82,9 +94,12 @@ class _ModelActor:
     def __init__(self, factory: Callable[..., Any], weights: Path, spec: ModelSpec | None, options: Any) -> None:
         self.detector = factory(weights, spec, options)
 
-    def infer(self, batch: list[tuple[Window, Any, Any]], settings: DetectSettings, size: int) -> list[WindowBoxes]:
+    def infer(
+        self, batch: list[tuple[Window, Any, Any]], settings: DetectSettings, size: int
+    ) -> list[tuple[WindowKey, WindowBoxes]]:
         items = [item for item in batch if item[2].any()]  # all-nodata windows are never inferred
-        return infer_batch(self.detector, items, settings, size) if items else []
+        boxes = infer_batch(self.detector, items, settings, size) if items else []
+        return [(window_key(window), b) for (window, _, _), b in zip(items, boxes, strict=True)]
 
     def pid(self) -> int:
         import os
@@ -136,20 +151,26 @@ class RayEngine:
         settings: DetectSettings,
         on_windows: Callable[[int], None] | None = None,
         aoi: BaseGeometry | None = None,
+        checkpoint: Checkpoint | None = None,
     ) -> SceneResult:
-        """The Ray twin of :func:`detector.engine.detect_scene`."""
+        """The Ray twin of :func:`detector.engine.detect_scene`, checkpoint included."""
         ray = self.ray
         plan = plan_scene(scene, self.input_size, settings, aoi)
-        if on_windows and len(plan.windows) > len(plan.to_read):
-            on_windows(len(plan.windows) - len(plan.to_read))
+        found = checkpoint.done() if checkpoint else {}
+        todo = [w for w in plan.to_read if window_key(w) not in found]
+        resumed = len(plan.to_read) - len(todo)
+        if on_windows and len(plan.windows) > len(todo):
+            on_windows(len(plan.windows) - len(todo))
         spec = scene.read_spec
-        batches = [plan.to_read[i : i + settings.batch_size] for i in range(0, len(plan.to_read), settings.batch_size)]
+        batches = [todo[i : i + settings.batch_size] for i in range(0, len(todo), settings.batch_size)]
         pending: list[Any] = []
-        boxes: list[WindowBoxes] = []
 
-        def collect() -> None:  # the oldest batch in flight, so boxes stay in window order
+        def collect() -> None:  # the oldest batch in flight: kept batch by batch, as the local engine keeps them
             count, ref = pending.pop(0)
-            boxes.extend(ray.get(ref))
+            finished = ray.get(ref)
+            if checkpoint and finished:
+                checkpoint.save(finished)
+            found.update(finished)
             if on_windows:
                 on_windows(count)
 
@@ -161,5 +182,6 @@ class RayEngine:
                 collect()
         while pending:
             collect()
-        inferred = len(boxes)  # one entry per window inferred (all-nodata windows return none)
-        return finish_scene(scene, plan, boxes, settings, aoi, inferred)
+        # In window order, whichever run inferred them (all-nodata windows return none).
+        boxes = [found[k] for k in map(window_key, plan.to_read) if k in found]
+        return replace(finish_scene(scene, plan, boxes, settings, aoi, len(boxes)), windows_resumed=resumed)

@@ -384,10 +384,9 @@ class _Job:
         return detector.input_size, detector.class_names
 
     def _run(self, key: SceneKey, scene: Scene, settings: DetectSettings, aoi_px: BaseGeometry | None) -> SceneResult:
-        sha = key.weights_sha256
+        sha, checkpoint = key.weights_sha256, StoreCheckpoint(self.store, key)
         if self.options.engine is Engine.RAY:
-            return self._ray[sha].detect_scene(scene, settings, self.progress.windows_done, aoi_px)
-        checkpoint = StoreCheckpoint(self.store, key)
+            return self._ray[sha].detect_scene(scene, settings, self.progress.windows_done, aoi_px, checkpoint)
         return detect_scene(scene, self._detectors[sha], settings, self.progress.windows_done, self.pool, aoi_px, checkpoint)
 
     def _detect(

@@ -80,3 +80,24 @@ def test_a_killed_actor_does_not_change_the_result(scenes: list[Path], local_ray
         assert killed and ray.get(engine.actors[0].pid.remote()) != victim  # restarted
     assert len(found) == len(expected)
     assert (found.obb == expected.obb).all() and (found.score == expected.score).all()
+
+
+def test_a_scene_killed_on_the_local_engine_is_finished_by_ray(scenes: list[Path], local_ray: None) -> None:
+    from detector.distributed import RayConfig, RayEngine
+    from tests.test_engine import Killed, MemoryCheckpoint
+
+    spec, weights, _ = resolve_weights()
+    options = DetectOptions()
+    settings = DetectSettings(overlap=512, batch_size=2, classes=spec.ship_class_ids)
+    scene = open_scene(scenes[1])
+    detector = _yolo(weights, spec, options)
+    expected = detect_scene(scene, detector, settings)
+    checkpoint = MemoryCheckpoint(kill_after=1)
+    with pytest.raises(Killed):
+        detect_scene(scene, detector, settings, checkpoint=checkpoint)
+    checkpoint.kill_after = None
+    with RayEngine(RayConfig(actors=2, readers=2), _yolo, weights, spec, options) as engine:
+        finished = engine.detect_scene(scene, settings, checkpoint=checkpoint)
+    assert finished.windows_resumed == 2 and len(checkpoint.kept) == expected.windows_inferred
+    assert (finished.detections.obb == expected.detections.obb).all()
+    assert (finished.detections.score == expected.detections.score).all()
