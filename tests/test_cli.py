@@ -108,3 +108,13 @@ def test_bands_take_one_or_three(tmp_path: Path, make_geotiff, capsys: pytest.Ca
     path = make_geotiff("four.tif", count=4)
     assert main(["detect", str(path), "--out", str(tmp_path / "o"), "--bands", "4,3"]) == 2
     assert "--bands '4,3': give 1 or 3 band numbers" in capsys.readouterr().err
+
+
+def test_an_output_folder_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the output's parent folder should be")
+    proc = shipwatch("detect", str(MARINA), "--out", str(blocked / "out"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {blocked / 'out'}: Not a directory; check the path, its permissions and the free space"
+    ]

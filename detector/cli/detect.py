@@ -166,6 +166,7 @@ def detect(
         ray=RayConfig(address, ray_actors, actors_per_gpu, ray_readers, object_store_mb),
     )
     paths = expand_inputs(inputs)
+    out_dir.mkdir(parents=True, exist_ok=True)  # before the bar: a folder that cannot be made is one line
     bar = ProgressBar(len(paths))
     try:
         report = run_detect(paths, out_dir, options, bar, command="detect " + " ".join(inputs))

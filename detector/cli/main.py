@@ -55,6 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     except ShipwatchError as exc:
         click.echo(f"error: {exc}", err=True)
         return EXIT_BAD_INPUT
+    except OSError as exc:
+        if exc.filename is None:  # not about a path the user gave: unexpected
+            raise
+        click.echo(f"error: {exc.filename}: {exc.strerror or exc}; check the path, its permissions and the free space", err=True)
+        return EXIT_BAD_INPUT
     except SystemExit as exc:
         return int(exc.code or 0) if isinstance(exc.code, int) else 1
     return code if isinstance(code, int) else 0
