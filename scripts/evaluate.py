@@ -298,6 +298,13 @@ def main() -> int:
     except ShipwatchError as exc:  # bad input: one line naming the file, the problem and the fix
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        print(
+            f"error: {exc.filename}: {exc.strerror or exc}; check the path, its permissions and the free space", file=sys.stderr
+        )
+        return 2
 
 
 def run(a: argparse.Namespace, p: argparse.ArgumentParser, folds: list[tuple[str, list[str]]]) -> int:

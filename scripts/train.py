@@ -106,6 +106,10 @@ def main() -> int:
     for data_yaml in (a.data, *a.merge):
         if not data_yaml.is_file():
             fail(f"{data_yaml}: no such data.yaml; build one with datasets/build.py")
+    try:
+        run.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"{exc.filename}: {exc.strerror}; pass --runs and --name for a folder that can be made")
     from ultralytics import YOLO
 
     data = merge_datasets([a.data, *a.merge], a.runs / a.name / "data.yaml") if a.merge else a.data

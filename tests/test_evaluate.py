@@ -120,3 +120,11 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert f"error: {tmp_path / 'missing.pt'}: no such weights file" in proc.stderr
     assert not (tmp_path / "out.json").exists()
+    # good weights, but no COCO file where --coco points: one line naming it (a traceback before)
+    cmd[cmd.index("--weights") + 1] = str(REPO / "models" / "yolo26n-obb-s2-nir.pt")
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-800:]
+    assert (
+        proc.stderr.strip()
+        == f"error: {tmp_path / 'ann.json'}: No such file or directory; check the path, its permissions and the free space"
+    )
