@@ -65,9 +65,9 @@ CREATE TABLE IF NOT EXISTS scenes (
     model TEXT,
     model_reason TEXT,
     run_id INTEGER REFERENCES runs(id),
-    bands_json TEXT,
-    scale REAL,
     finished_at TEXT NOT NULL,
+    bands_json TEXT,  -- schema 2, last as a migrated store has them
+    scale REAL,
     UNIQUE (content_hash, weights_sha256, settings_hash)
 );
 CREATE TABLE IF NOT EXISTS detections (

@@ -84,7 +84,11 @@ def test_a_schema_1_store_is_migrated_and_keeps_its_scenes(tmp_path: Path) -> No
         store.add_windows(new, [((0, 0), b"boxes")])  # schema 1 had no windows_done: created on opening
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
+        migrated = conn.execute("PRAGMA table_info(scenes)").fetchall()
     Store(db).close()  # opening a migrated store again changes nothing
+    Store(tmp_path / "fresh.db").close()
+    with sqlite3.connect(tmp_path / "fresh.db") as conn:
+        assert conn.execute("PRAGMA table_info(scenes)").fetchall() == migrated  # the same columns in the same order
 
 
 def test_a_failed_migration_leaves_the_store_as_it_was(tmp_path: Path) -> None:
