@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import numpy as np
+import pyogrio
 import pytest
 import rasterio
 
@@ -45,6 +46,9 @@ def test_demo_counts_visits_beside_the_truth(tmp_path: Path, capsys: pytest.Capt
     assert tankers and all(int(r[-1]) > 0 for r in tankers)
     demo = tmp_path / "demo"
     assert (demo / "visits" / "visits.csv").exists() and (demo / "truth" / "visits.csv").exists()
+    linked = len((demo / "visits" / "visits.csv").read_text().splitlines()) - 1
+    assert pyogrio.read_info(demo / "visits" / "visits.gpkg", layer="visits")["features"] == linked
+    assert pyogrio.read_info(demo / "detections.gpkg", layer="scenes")["features"] == len(list((demo / "scenes").iterdir()))
     page = (demo / "report.html").read_text()
     assert page.count("<img") >= 3 and "data:image/png;base64," in page
     assert "http://" not in page and "https://" not in page  # opens with no network
