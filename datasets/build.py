@@ -25,6 +25,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -193,7 +194,8 @@ def main() -> int:
             scenes = geojson_scenes(a.inputs[0], a.inputs[1:], names, bands)
         settings = BuildSettings(a.chip, a.overlap, a.scale, a.empty_share, a.min_visible, a.seed)
         test = [t for t in a.test.split(",") if t]
-        summary = build_yolo_obb(scenes, a.out, names, a.val.split(","), settings, test, chip_bands(bands))
+        with tqdm(scenes, desc="scenes", unit="scene", dynamic_ncols=True) as bar:
+            summary = build_yolo_obb(bar, a.out, names, a.val.split(","), settings, test, chip_bands(bands))
     except (ShipwatchError, OSError, KeyError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 import shapely
 from scipy.optimize import linear_sum_assignment
+from tqdm import tqdm
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -156,7 +157,7 @@ def items_from_yaml(data: Path, split: str, detector) -> list[Item]:  # type: ig
     if not images:
         raise SystemExit(f"{data}: the {split} split has no images")
     items = []
-    for img in images:
+    for img in tqdm(images, desc=split, unit="image", dynamic_ncols=True):
         rgb = cv2.imread(str(img))[..., ::-1]
         h, w = rgb.shape[:2]
         txt = root / "labels" / split / f"{img.stem}.txt"
@@ -178,7 +179,8 @@ def items_from_coco(
     spec.loader.exec_module(build)  # type: ignore[union-attr]
     settings = DetectSettings(overlap=overlap_for_gsd(8.0, window_side(detector.input_size, scale)), scale=scale)
     items = []
-    for port, scene, polygons in build.coco_labels(ann, scenes, bands, ports):
+    labelled = build.coco_labels(ann, scenes, bands, ports)
+    for port, scene, polygons in tqdm(labelled, desc="scenes", unit="scene", total=len(ports) or None, dynamic_ncols=True):
         result = detect_scene(scene, detector, settings)
         items.append(Item(port, polygons, np.zeros(len(polygons), np.int64), result.detections))
     return items
