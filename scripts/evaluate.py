@@ -15,6 +15,8 @@ Matching rules, stated:
     when its oriented-box IoU with an unmatched label of its class is >= 0.5;
     all-point interpolated precision-recall area (VOC 2010+).
   * count error per scene: |found - labelled| / labelled at the threshold.
+  * recall by a labelled ship's length (its outline's longer side, in pixels
+    of the evaluated images: scene pixels with --coco), at the threshold.
   * on whole scenes (--coco), a 95% interval of F1 from resampling the
     scenes (ports) with replacement: how much the figure rests on which
     ports happen to be labelled. Chips of one scene are not independent, so
@@ -65,13 +67,32 @@ class Item:
     found: Detections  # every prediction down to a low score
 
 
-def centre_matches(labels: np.ndarray, found: Detections) -> int:
+def found_labels(labels: np.ndarray, found: Detections) -> np.ndarray:
+    """Which labels a prediction's centre falls in, one prediction per label at most (Hungarian)."""
+    out = np.zeros(len(labels), bool)
     if not len(labels) or not len(found):
-        return 0
+        return out
     polys = shapely.polygons(labels)
     hits = np.array([shapely.contains_xy(p, found.obb[:, 0], found.obb[:, 1]) for p in polys], float)
     r, c = linear_sum_assignment(-hits)
-    return int(hits[r, c].sum())
+    out[r[hits[r, c] > 0]] = True
+    return out
+
+
+def centre_matches(labels: np.ndarray, found: Detections) -> int:
+    return int(found_labels(labels, found).sum())
+
+
+#: Bins of a labelled ship's length, in pixels of the evaluated images (scene pixels with --coco).
+LENGTH_BINS = ((0.0, 15.0), (15.0, 20.0), (20.0, 40.0), (40.0, float("inf")))
+
+
+def label_lengths(labels: np.ndarray) -> np.ndarray:
+    """Each label polygon's longer side, in px."""
+    if not len(labels):
+        return np.zeros(0)
+    sides = np.linalg.norm(labels - np.roll(labels, -1, axis=1), axis=2)
+    return np.maximum(sides[:, 0], sides[:, 1])
 
 
 def average_precision(items: list[Item], cls: int, iou: float = 0.5) -> tuple[float, np.ndarray, np.ndarray]:
@@ -117,9 +138,13 @@ def average_precision(items: list[Item], cls: int, iou: float = 0.5) -> tuple[fl
 def at_threshold(items: list[Item], conf: float) -> dict[str, object]:
     tp = n_found = n_labels = 0
     per_scene = {}
+    lengths, hit = [], []
     for it in items:
         found = it.found[it.found.score >= conf]
-        k = centre_matches(it.labels, found)
+        matched = found_labels(it.labels, found)
+        lengths.append(label_lengths(it.labels))
+        hit.append(matched)
+        k = int(matched.sum())
         tp, n_found, n_labels = tp + k, n_found + len(found), n_labels + len(it.labels)
         per_scene[it.name] = {
             "labelled": len(it.labels), "found": len(found), "matched": k,
@@ -127,6 +152,13 @@ def at_threshold(items: list[Item], conf: float) -> dict[str, object]:
         }  # fmt: skip
     p = tp / n_found if n_found else 0.0
     r = tp / n_labels if n_labels else 0.0
+    size, ok = np.concatenate(lengths) if lengths else np.zeros(0), np.concatenate(hit) if hit else np.zeros(0, bool)
+    by_length = {}
+    for low, high in LENGTH_BINS:
+        inside = (size >= low) & (size < high)
+        if inside.any():
+            name = f"{low:g}-{high:g} px" if np.isfinite(high) else f"{low:g}+ px"
+            by_length[name] = {"labelled": int(inside.sum()), "found": int(ok[inside].sum()), "recall": float(ok[inside].mean())}
     return {
         "precision": p,
         "recall": r,
@@ -134,6 +166,7 @@ def at_threshold(items: list[Item], conf: float) -> dict[str, object]:
         "labelled": n_labels,
         "found": n_found,
         "per_scene": per_scene,
+        "recall_by_length": by_length,
     }
 
 
@@ -364,6 +397,8 @@ def run(a: argparse.Namespace, p: argparse.ArgumentParser, folds: list[tuple[str
     print(
         f"at conf {a.conf}: precision {report['precision']:.3f}  recall {report['recall']:.3f}  F1 {report['f1']:.3f}  mAP50 {report['map50'] or 0:.3f}"
     )
+    lengths = ", ".join(f"{k} {v['found']}/{v['labelled']}" for k, v in report["recall_by_length"].items())  # type: ignore[union-attr]
+    print(f"  ships found by labelled length: {lengths}")
     if "f1_interval" in report:
         low, high = report["f1_interval"]  # type: ignore[misc]
         print(f"  F1 95% interval over the {scenes} scenes, resampled: {low:.3f}-{high:.3f}")

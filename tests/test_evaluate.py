@@ -53,6 +53,12 @@ def test_threshold_metrics_and_count_error() -> None:
     assert r["per_scene"]["b"]["count_error"] == 1.0
     low = evaluate.at_threshold(items, 0.1)
     assert (low["precision"], low["recall"]) == (0.5, pytest.approx(2 / 3))
+    # every label is a 10 px square: all in one length bin, found 1 of 3 at 0.5
+    assert r["recall_by_length"] == {"0-15 px": {"labelled": 3, "found": 1, "recall": pytest.approx(1 / 3)}}
+    ship = np.array([[0, 0], [30, 0], [30, 6], [0, 6]], float)  # 30 px long, 6 wide
+    assert evaluate.label_lengths(np.array([ship, square(5, 5)])).tolist() == [30.0, 10.0]
+    mixed = evaluate.at_threshold([item("c", [ship, square(100, 100)], found((15, 3, 0.9)))], 0.5)["recall_by_length"]
+    assert {k: (v["found"], v["labelled"]) for k, v in mixed.items()} == {"0-15 px": (0, 1), "20-40 px": (1, 1)}
 
 
 def test_average_precision_ranks_by_score_at_iou_half() -> None:
