@@ -1,4 +1,4 @@
-"""GeoPackage export (OGC GeoPackage 1.2, through pyogrio and GDAL), atomically and byte for byte reproducibly.
+"""GeoPackage export (OGC GeoPackage, written by GDAL through pyogrio), atomically and byte for byte reproducibly.
 
 A GeoPackage is one file a GIS opens whole: ``detections.gpkg`` holds the
 ships (lon/lat polygons) and the scenes' footprints, ``visits.gpkg`` the
