@@ -16,6 +16,7 @@ __all__ = [
     "StoreError",
     "UsageError",
     "WeightsError",
+    "path_problem",
     "row_number",
 ]
 
@@ -65,3 +66,10 @@ def row_number(value: object, where: str, name: str, low: float, high: float, re
     if not low <= number <= high:
         raise UsageError(f"{where}: {name} {number} is out of range [{low}, {high}]; fix the row")
     return number
+
+
+def path_problem(exc: OSError) -> str | None:
+    """A file-system error on a path (one that cannot be made, read or written) as one line; None when it names no path."""
+    if exc.filename is None:
+        return None
+    return f"{exc.filename}: {exc.strerror or exc}; check the path, its permissions and the free space"

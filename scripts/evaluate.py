@@ -53,7 +53,7 @@ from tqdm import tqdm
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from detector.errors import ShipwatchError  # noqa: E402
+from detector.errors import ShipwatchError, path_problem  # noqa: E402
 from detector.export import atomic_write_text  # noqa: E402
 from detector.models import ModelSpec  # noqa: E402
 from detector.records import Detections  # noqa: E402
@@ -334,11 +334,10 @@ def main() -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        if exc.filename is None:
+        problem = path_problem(exc)
+        if problem is None:
             raise
-        print(
-            f"error: {exc.filename}: {exc.strerror or exc}; check the path, its permissions and the free space", file=sys.stderr
-        )
+        print(f"error: {problem}", file=sys.stderr)
         return 2
 
 
@@ -399,9 +398,13 @@ def run(a: argparse.Namespace, p: argparse.ArgumentParser, folds: list[tuple[str
     )
     lengths = ", ".join(f"{k} {v['found']}/{v['labelled']}" for k, v in report["recall_by_length"].items())  # type: ignore[union-attr]
     print(f"  ships found by labelled length: {lengths}")
-    if "f1_interval" in report:
-        low, high = report["f1_interval"]  # type: ignore[misc]
-        print(f"  F1 95% interval over the {scenes} scenes, resampled: {low:.3f}-{high:.3f}")
+
+    def interval(of: dict[str, object]) -> None:
+        if "f1_interval" in of:
+            low, high = of["f1_interval"]  # type: ignore[misc]
+            print(f"  F1 95% interval over the {scenes} scenes, resampled: {low:.3f}-{high:.3f}")
+
+    interval(report)
     if a.pick_threshold:
         print(f"best threshold on this data: {report['best_threshold']} (F1 {report['best_f1']:.3f})")
     if "nested" in report:
@@ -409,9 +412,7 @@ def run(a: argparse.Namespace, p: argparse.ArgumentParser, folds: list[tuple[str
         picked = ", ".join(f"{t:g}" for t in n["thresholds"])  # type: ignore[index]
         print(f"each fold at the threshold picked on the other folds ({picked}): precision {n['precision']:.3f}  "  # type: ignore[index]
               f"recall {n['recall']:.3f}  F1 {n['f1']:.3f}")  # type: ignore[index]  # fmt: skip
-        if "f1_interval" in n:  # type: ignore[operator]
-            low, high = n["f1_interval"]  # type: ignore[index]
-            print(f"  F1 95% interval over the {scenes} scenes, resampled: {low:.3f}-{high:.3f}")
+        interval(n)  # type: ignore[arg-type]
     atomic_write_text(a.json, json.dumps(report, indent=2) + "\n")
     import matplotlib
 

@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from detector.errors import ShipwatchError
+from detector.errors import ShipwatchError, path_problem
 
 EXIT_BAD_INPUT = 2
 
@@ -56,9 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         click.echo(f"error: {exc}", err=True)
         return EXIT_BAD_INPUT
     except OSError as exc:
-        if exc.filename is None:  # not about a path the user gave: unexpected
+        problem = path_problem(exc)
+        if problem is None:  # not about a path: unexpected
             raise
-        click.echo(f"error: {exc.filename}: {exc.strerror or exc}; check the path, its permissions and the free space", err=True)
+        click.echo(f"error: {problem}", err=True)
         return EXIT_BAD_INPUT
     except SystemExit as exc:
         return int(exc.code or 0) if isinstance(exc.code, int) else 1
