@@ -73,9 +73,8 @@ def visits(
     Each visit gets a tanker probability (with its evidence), and with --ais an MMSI and a dark flag,
     with --watchlist ranked candidates; tanker visits get a cargo estimate in barrels.
     Writes OUT/visits.csv, OUT/visit_counts.csv, OUT/visits.geojson and OUT/visits.gpkg (visits and
-    zones with their counts). Counts come twice: the
-    visits linked, and the number estimated from them given the detector's --recall and --precision
-    and the chance that each link joined two vessels.
+    zones with their counts). Counts come twice: the visits linked, and the number estimated from them
+    given the detector's --recall and --precision and the chance that each link joined two vessels.
     """
     zone_list = load_zones(zones)
     acquisitions, sightings = load_sightings(db, detections)
