@@ -21,7 +21,7 @@ after. ``pip install 'shipwatch[ray]'`` installs Ray.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -155,10 +155,9 @@ class RayEngine:
     ) -> SceneResult:
         """The Ray twin of :func:`detector.engine.detect_scene`, checkpoint included."""
         ray = self.ray
-        plan = plan_scene(scene, self.input_size, settings, aoi)
-        found = checkpoint.done() if checkpoint else {}
-        todo = [w for w in plan.to_read if window_key(w) not in found]
-        resumed = len(plan.to_read) - len(todo)
+        plan = plan_scene(scene, self.input_size, settings, aoi, checkpoint)
+        todo = plan.to_infer
+        inferred = dict(plan.kept)
         if on_windows and len(plan.windows) > len(todo):
             on_windows(len(plan.windows) - len(todo))
         spec = scene.read_spec
@@ -170,7 +169,7 @@ class RayEngine:
             finished = ray.get(ref)
             if checkpoint and finished:
                 checkpoint.save(finished)
-            found.update(finished)
+            inferred.update(finished)
             if on_windows:
                 on_windows(count)
 
@@ -182,6 +181,4 @@ class RayEngine:
                 collect()
         while pending:
             collect()
-        # In window order, whichever run inferred them (all-nodata windows return none).
-        boxes = [found[k] for k in map(window_key, plan.to_read) if k in found]
-        return replace(finish_scene(scene, plan, boxes, settings, aoi, len(boxes)), windows_resumed=resumed)
+        return finish_scene(scene, plan, inferred, settings, aoi)  # all-nodata windows return no boxes

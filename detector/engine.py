@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import cv2
@@ -149,25 +149,6 @@ def _box(window: Window) -> shapely.Polygon:
     return shapely.box(window.col_off, window.row_off, window.col_off + window.width, window.row_off + window.height)
 
 
-@dataclass(frozen=True)
-class ScenePlan:
-    """The windows of a scene: all of them, and those worth reading (data, AOI)."""
-
-    size: int
-    windows: list[Window]
-    to_read: list[Window]
-
-
-def plan_scene(scene: Scene, input_size: int, settings: DetectSettings, aoi: BaseGeometry | None = None) -> ScenePlan:
-    """Lay the windows of ``scene`` for a model of ``input_size`` at ``settings.scale``."""
-    size = window_side(input_size, settings.scale)
-    if settings.overlap >= size:
-        raise UsageError(f"--overlap {settings.overlap} px must be below the window size {size} px")
-    windows = list(tile_windows(scene.width, scene.height, size, settings.overlap))
-    to_read = [w for w in windows if scene.window_may_hold_data(w) and (aoi is None or aoi.intersects(_box(w)))]
-    return ScenePlan(size, windows, to_read)
-
-
 #: Per window: its boxes in scene pixels, and which of them touch nodata.
 WindowBoxes = tuple[Detections, NDArray[np.bool_]]
 
@@ -204,6 +185,39 @@ class Checkpoint(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class ScenePlan:
+    """The windows of a scene: all of them, those worth reading (data, AOI), and what a checkpoint kept of those.
+
+    ``to_infer`` are the windows to read that an interrupted run did not finish.
+    """
+
+    size: int
+    windows: list[Window]
+    to_read: list[Window]
+    kept: dict[WindowKey, WindowBoxes] = field(default_factory=dict)
+
+    @property
+    def to_infer(self) -> list[Window]:
+        return [w for w in self.to_read if window_key(w) not in self.kept]
+
+
+def plan_scene(
+    scene: Scene,
+    input_size: int,
+    settings: DetectSettings,
+    aoi: BaseGeometry | None = None,
+    checkpoint: Checkpoint | None = None,
+) -> ScenePlan:
+    """Lay the windows of ``scene`` for a model of ``input_size`` at ``settings.scale``, with what ``checkpoint`` kept."""
+    size = window_side(input_size, settings.scale)
+    if settings.overlap >= size:
+        raise UsageError(f"--overlap {settings.overlap} px must be below the window size {size} px")
+    windows = list(tile_windows(scene.width, scene.height, size, settings.overlap))
+    to_read = [w for w in windows if scene.window_may_hold_data(w) and (aoi is None or aoi.intersects(_box(w)))]
+    return ScenePlan(size, windows, to_read, checkpoint.done() if checkpoint else {})
+
+
 def infer_batch(detector: Detector, batch: list[WindowData], settings: DetectSettings, size: int) -> list[WindowBoxes]:
     """Run the model on read windows; boxes come back in scene pixels, tagged with their window.
 
@@ -225,9 +239,15 @@ def infer_batch(detector: Detector, batch: list[WindowData], settings: DetectSet
 
 
 def finish_scene(
-    scene: Scene, plan: ScenePlan, boxes: list[WindowBoxes], settings: DetectSettings, aoi: BaseGeometry | None, inferred: int
+    scene: Scene, plan: ScenePlan, inferred: dict[WindowKey, WindowBoxes], settings: DetectSettings, aoi: BaseGeometry | None
 ) -> SceneResult:
-    """Edge policy, AOI and the seam merge over all windows' boxes: the one implementation for every engine."""
+    """Edge policy, AOI and the seam merge over all windows' boxes: the one implementation for every engine.
+
+    ``inferred`` holds every window inferred, by this run or (``plan.kept``)
+    by an interrupted one; they are merged in window order, so a resumed
+    scene ends exactly as an uninterrupted one.
+    """
+    boxes = [inferred[k] for k in map(window_key, plan.to_read) if k in inferred]
     found = Detections.concat([d for d, _ in boxes])
     bad = np.concatenate([b for _, b in boxes]) if boxes else np.zeros(0, bool)
     if aoi is not None and len(found):
@@ -237,7 +257,8 @@ def finish_scene(
         keep = ~(bad | touches_invalid(found, scene.width, scene.height, EDGE_MARGIN_PX))
         found = found[keep]
     merged = merge_seams(found, cut_by_window(found, plan.size, scene.width, scene.height), settings.merge_ios)
-    return SceneResult(merged, len(plan.windows), inferred, len(plan.windows) - inferred)
+    resumed = sum(window_key(w) in plan.kept for w in plan.to_read)
+    return SceneResult(merged, len(plan.windows), len(boxes), len(plan.windows) - len(boxes), resumed)
 
 
 def detect_scene(
@@ -266,12 +287,11 @@ def detect_scene(
     Returns:
         Merged detections in scene pixels, canonical order.
     """
-    plan = plan_scene(scene, detector.input_size, settings, aoi)
-    found = checkpoint.done() if checkpoint else {}
-    todo = [w for w in plan.to_read if window_key(w) not in found]
-    resumed = len(plan.to_read) - len(todo)
+    plan = plan_scene(scene, detector.input_size, settings, aoi, checkpoint)
+    todo = plan.to_infer
     if on_windows and len(plan.windows) > len(todo):
         on_windows(len(plan.windows) - len(todo))
+    inferred = dict(plan.kept)
     for batch, skipped in iter_window_batches(scene, todo, settings.batch_size, settings.prefetch, pool):
         if batch:
             finished = [
@@ -280,9 +300,7 @@ def detect_scene(
             ]
             if checkpoint:
                 checkpoint.save(finished)
-            found.update(finished)
+            inferred.update(finished)
         if on_windows:
             on_windows(len(batch) + skipped)
-    # In window order, whichever run inferred them: a resumed scene merges exactly as an uninterrupted one.
-    boxes = [found[k] for k in map(window_key, plan.to_read) if k in found]
-    return replace(finish_scene(scene, plan, boxes, settings, aoi, len(boxes)), windows_resumed=resumed)
+    return finish_scene(scene, plan, inferred, settings, aoi)
