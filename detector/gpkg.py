@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from detector.export import PROPERTIES, VISIT_COLUMNS, ship_properties, temp_beside, visit_row
 from detector.records import Ship
 from detector.store import SceneRow
-from detector.visits import Visit, expected_vessels
+from detector.visits import Visit, zone_totals
 from detector.zones import Zone
 
 __all__ = ["INTEGER", "REAL", "TEXT", "TIME", "Layer", "detection_layers", "visit_layers", "write_gpkg"]
@@ -159,12 +159,8 @@ def visit_layers(visits: Sequence[Visit], zones: Sequence[Zone], recall: float =
             values = [None if r[key] == "" else r[key] for r in rows]
         fields[key] = (_VISIT_KINDS.get(key, REAL), values)
     points = Layer("visits", "Point", [shapely.Point(v.lon, v.lat) for v in visits], fields)
-    linked = {z.name: 0 for z in zones}
-    estimated = {z.name: 0.0 for z in zones}
-    for v in visits:
-        if v.zone in linked:
-            linked[v.zone] += 1
-            estimated[v.zone] += expected_vessels(v, recall, precision)
+    totals = zone_totals(visits, recall, precision)
+    counts = [totals.get(z.name, (0, 0.0)) for z in zones]
     outlines = Layer(
         "zones",
         "MultiPolygon",
@@ -173,8 +169,8 @@ def visit_layers(visits: Sequence[Visit], zones: Sequence[Zone], recall: float =
             "name": (TEXT, [z.name for z in zones]),
             "kind": (TEXT, [z.kind.value for z in zones]),
             "cargo": (TEXT, [z.cargo for z in zones]),
-            "visits": (INTEGER, [linked[z.name] for z in zones]),
-            "estimated": (REAL, [round(estimated[z.name], 2) for z in zones]),
+            "visits": (INTEGER, [linked for linked, _ in counts]),
+            "estimated": (REAL, [round(estimated, 2) for _, estimated in counts]),
         },
     )
     return [points, outlines]

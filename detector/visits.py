@@ -66,7 +66,7 @@ from shapely.geometry.base import BaseGeometry
 from detector.errors import UsageError
 from detector.zones import Zone, ZoneKind
 
-__all__ = ["DEFAULT_LINKS", "Acquisition", "LinkParams", "Sightings", "Visit", "expected_vessels", "link_visits"]
+__all__ = ["DEFAULT_LINKS", "Acquisition", "LinkParams", "Sightings", "Visit", "expected_vessels", "link_visits", "zone_totals"]
 
 
 @dataclass(frozen=True)
@@ -562,3 +562,12 @@ def expected_vessels(visit: Visit, recall: float = 1.0, precision: float = 1.0) 
     if not (0 < recall <= 1 and 0 < precision <= 1):
         raise UsageError(f"recall and precision must lie in (0, 1], got {recall} and {precision}")
     return precision * (1 + visit.extra_vessels) / (1 - (1 - recall) ** max(visit.n_looks, 1))
+
+
+def zone_totals(visits: Sequence[Visit], recall: float = 1.0, precision: float = 1.0) -> dict[str, tuple[int, float]]:
+    """Per zone with visits: how many were linked, and how many real visits they stand for (:func:`expected_vessels`)."""
+    totals: dict[str, tuple[int, float]] = {}
+    for v in visits:
+        linked, estimated = totals.get(v.zone, (0, 0.0))
+        totals[v.zone] = (linked + 1, estimated + expected_vessels(v, recall, precision))
+    return totals

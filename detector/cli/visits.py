@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from detector.evidence import read_watchlist, visits_with_evidence
 from detector.export import write_visits
 from detector.gpkg import visit_layers, write_gpkg
 from detector.sightings import load_sightings
-from detector.visits import expected_vessels
+from detector.visits import zone_totals
 from detector.zones import load_zones
 
 
@@ -88,12 +87,7 @@ def visits(
     click.echo(
         f"{len(found)} visits from {len(sightings.acq)} detections in {len(acquisitions)} acquisitions -> {', '.join(map(str, paths))}"
     )
-    per_zone = Counter(v.zone for v in found)
-    estimated: dict[str, float] = {}
-    for v in found:
-        estimated[v.zone] = estimated.get(v.zone, 0.0) + expected_vessels(v, recall, precision)
+    totals = zone_totals(found, recall, precision)
     for zone in zone_list:
-        click.echo(
-            f"  {zone.name} ({zone.kind.value}): {per_zone.get(zone.name, 0)} linked, "
-            f"{estimated.get(zone.name, 0.0):.1f} estimated"
-        )
+        linked, estimated = totals.get(zone.name, (0, 0.0))
+        click.echo(f"  {zone.name} ({zone.kind.value}): {linked} linked, {estimated:.1f} estimated")
