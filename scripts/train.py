@@ -112,7 +112,7 @@ def main() -> int:
         fail(f"{exc.filename}: {exc.strerror}; pass --runs and --name for a folder that can be made")
     from ultralytics import YOLO
 
-    data = merge_datasets([a.data, *a.merge], a.runs / a.name / "data.yaml") if a.merge else a.data
+    data = merge_datasets([a.data, *a.merge], run / "data.yaml") if a.merge else a.data
 
     if resume:
         print(f"resuming {last}")
