@@ -79,10 +79,6 @@ def found_labels(labels: np.ndarray, found: Detections) -> np.ndarray:
     return out
 
 
-def centre_matches(labels: np.ndarray, found: Detections) -> int:
-    return int(found_labels(labels, found).sum())
-
-
 #: Bins of a labelled ship's length, in pixels of the evaluated images (scene pixels with --coco).
 LENGTH_BINS = ((0.0, 15.0), (15.0, 20.0), (20.0, 40.0), (40.0, float("inf")))
 

@@ -36,9 +36,11 @@ def item(name: str, labels: list[np.ndarray], detections: Detections):  # type: 
 def test_centre_matching_is_one_to_one() -> None:
     labels = np.array([square(10, 10), square(40, 10)])
     # two centres in the first ship, none in the second, one in open water
-    assert evaluate.centre_matches(labels, found((9, 9, 0.9), (12, 11, 0.8), (100, 100, 0.7))) == 1
-    assert evaluate.centre_matches(labels, found((9, 9, 0.9), (41, 9, 0.8))) == 2
-    assert evaluate.centre_matches(labels[:0], found((9, 9, 0.9))) == 0
+    hit = evaluate.found_labels(labels, found((9, 9, 0.9), (12, 11, 0.8), (100, 100, 0.7)))
+    assert hit.tolist() == [True, False]
+    assert evaluate.found_labels(labels, found((9, 9, 0.9), (41, 9, 0.8))).tolist() == [True, True]
+    assert evaluate.found_labels(labels, found((41, 9, 0.9))).tolist() == [False, True]
+    assert evaluate.found_labels(labels[:0], found((9, 9, 0.9))).tolist() == []
 
 
 def test_threshold_metrics_and_count_error() -> None:
