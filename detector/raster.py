@@ -7,7 +7,9 @@ windows, so each worker can hold its own handles.
 
 uint8 data is used as is. Other types are stretched to 8 bits per band with
 the 2nd and 98th percentiles of valid pixels, measured on a decimated read of
-the whole scene (never by dropping the low byte).
+the whole scene (never by dropping the low byte). A 16- or 32-bit integer file
+with no nodata value takes 0 in every band as nodata (Sentinel-2's and
+Landsat's fill).
 """
 
 from __future__ import annotations
@@ -311,6 +313,11 @@ def _georeference(path: Path, ds: rasterio.DatasetReader) -> tuple[CRS | None, A
     return ds.crs, ds.transform
 
 
+#: Types whose undeclared nodata is 0: Sentinel-2 L1C/L2A and Landsat Collection 2 fill with 0, and
+#: exports of them often drop the tag. Where every band is 0, the pixel is nodata.
+_ZERO_IS_NODATA = frozenset({"uint16", "int16", "uint32", "int32"})
+
+
 def _valid(data: NDArray[np.generic], nodata: float | None) -> NDArray[np.bool_]:
     """Valid pixels of (bands, h, w) data: not nodata in every band, not NaN."""
     if nodata is None and data.dtype.kind != "f":
@@ -374,6 +381,8 @@ def open_scene(
                 )
             nodata = ds.nodatavals[refs[0].index - 1]
             dtype = ds.dtypes[refs[0].index - 1]
+            if nodata is None and dtype in _ZERO_IS_NODATA:
+                nodata = 0.0
             scale = min(1.0, _SAMPLE_SIDE / max(ds.width, ds.height))
             shape = (max(1, round(ds.height * scale)), max(1, round(ds.width * scale)))
             mask_sample = _dataset_mask(ds, refs[0].index, shape)

@@ -106,6 +106,21 @@ def test_nodata_windows_are_known_before_reading(make_geotiff) -> None:
     assert not scene.all_nodata
 
 
+def test_untagged_zero_fill_of_16_bit_bands_is_nodata(make_geotiff) -> None:
+    # A Sentinel-2 export with no nodata tag: zeros in every band beyond the swath edge.
+    data = np.random.default_rng(0).integers(500, 3000, (3, 40, 60)).astype(np.uint16)
+    data[0, 3, 3] = 0  # near infrared over dark water can be 0 in L2A: the other bands make it data
+    filled = np.zeros((3, 40, 100), np.uint16)
+    filled[:, :, :60] = data
+    plain, edge = open_scene(make_geotiff("plain.tif", data=data)), open_scene(make_geotiff("edge.tif", data=filled))
+    assert edge.stretch == plain.stretch
+    _, valid = read(edge)
+    assert valid[:, :60].all() and not valid[:, 60:].any()
+    # 8-bit black is a colour, not a fill: still valid
+    _, valid8 = read(open_scene(make_geotiff("black.tif", data=np.zeros((3, 8, 8), np.uint8))))
+    assert valid8.all()
+
+
 def test_all_nodata_scene(make_geotiff) -> None:
     scene = open_scene(make_geotiff("empty.tif", data=np.zeros((3, 50, 50), np.uint16), nodata=0))
     assert scene.all_nodata
