@@ -201,16 +201,19 @@ def items_from_coco(
     ann: Path, scenes: Path, bands: tuple[str, ...] | None, ports: list[str], detector, scale: float
 ) -> list[Item]:  # type: ignore[no-untyped-def]
     from detector.engine import DetectSettings, detect_scene, window_side
+    from detector.georef import ground_sample_distance
     from detector.tiling import overlap_for_gsd
 
     spec = importlib.util.spec_from_file_location("build", REPO / "datasets" / "build.py")
     build = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(build)  # type: ignore[union-attr]
-    settings = DetectSettings(overlap=overlap_for_gsd(8.0, window_side(detector.input_size, scale)), scale=scale)
+    side = window_side(detector.input_size, scale)
     items = []
     labelled = build.coco_labels(ann, scenes, bands, ports)
     for port, scene, polygons in tqdm(labelled, desc="scenes", unit="scene", total=len(ports) or None, dynamic_ncols=True):
-        result = detect_scene(scene, detector, settings)
+        # the overlap shipwatch detect gives the scene: the longest ship at its true ground sample distance
+        gsd = ground_sample_distance(scene.crs, scene.transform, scene.width, scene.height)
+        result = detect_scene(scene, detector, DetectSettings(overlap=overlap_for_gsd(gsd, side), scale=scale))
         items.append(Item(port, polygons, np.zeros(len(polygons), np.int64), result.detections))
     return items
 
