@@ -38,7 +38,6 @@ from detector.engine import (
     finish_scene,
     infer_batch,
     plan_scene,
-    window_key,
 )
 from detector.errors import UsageError
 from detector.models import ModelSpec
@@ -98,8 +97,7 @@ class _ModelActor:
         self, batch: list[tuple[Window, Any, Any]], settings: DetectSettings, size: int
     ) -> list[tuple[WindowKey, WindowBoxes]]:
         items = [item for item in batch if item[2].any()]  # all-nodata windows are never inferred
-        boxes = infer_batch(self.detector, items, settings, size) if items else []
-        return [(window_key(window), b) for (window, _, _), b in zip(items, boxes, strict=True)]
+        return infer_batch(self.detector, items, settings, size) if items else []
 
     def pid(self) -> int:
         import os

@@ -218,8 +218,10 @@ def plan_scene(
     return ScenePlan(size, windows, to_read, checkpoint.done() if checkpoint else {})
 
 
-def infer_batch(detector: Detector, batch: list[WindowData], settings: DetectSettings, size: int) -> list[WindowBoxes]:
-    """Run the model on read windows; boxes come back in scene pixels, tagged with their window.
+def infer_batch(
+    detector: Detector, batch: list[WindowData], settings: DetectSettings, size: int
+) -> list[tuple[WindowKey, WindowBoxes]]:
+    """Run the model on read windows; boxes come back in scene pixels, by window key (what a checkpoint keeps).
 
     The one implementation of inference for every engine (local and Ray).
     """
@@ -234,7 +236,7 @@ def infer_batch(detector: Detector, batch: list[WindowData], settings: DetectSet
         dets = dets[centre_ok]
         if settings.scale != 1:
             dets = _shrink(dets, size / detector.input_size)
-        out.append((dets.shifted(int(window.col_off), int(window.row_off)), corner_bad[centre_ok]))
+        out.append((window_key(window), (dets.shifted(int(window.col_off), int(window.row_off)), corner_bad[centre_ok])))
     return out
 
 
@@ -294,10 +296,7 @@ def detect_scene(
     inferred = dict(plan.kept)
     for batch, skipped in iter_window_batches(scene, todo, settings.batch_size, settings.prefetch, pool):
         if batch:
-            finished = [
-                (window_key(window), boxes)
-                for (window, _, _), boxes in zip(batch, infer_batch(detector, batch, settings, plan.size), strict=True)
-            ]
+            finished = infer_batch(detector, batch, settings, plan.size)
             if checkpoint:
                 checkpoint.save(finished)
             inferred.update(finished)
