@@ -464,8 +464,8 @@ def run_detect(
                 kept.append(done)
             progress.scene_finished(outcome)
             report.outcomes.append(outcome)
-        per_scene = [(scene, list(store.ships(sid))) for scene, sid in kept]
-        rows = [(store.scene(sid), len(ships)) for (_, sid), (_, ships) in zip(kept, per_scene, strict=True)]
+        rows = [store.scene(sid) for _, sid in kept]
+        per_scene = [(scene, list(store.ships(sid, row))) for (scene, sid), row in zip(kept, rows, strict=True)]
     if options.quicklook:
         for scene, ships in per_scene:
             # A band folder is pictured in true colour, as the report and the review show it, whatever the model read.
@@ -476,5 +476,8 @@ def run_detect(
     report.detections_csv = out_dir / "detections.csv"
     write_geojson(report.detections_geojson, ships_out)
     write_csv(report.detections_csv, ships_out)
-    report.detections_gpkg = write_gpkg(out_dir / "detections.gpkg", detection_layers(ships_out, rows))
+    report.detections_gpkg = write_gpkg(
+        out_dir / "detections.gpkg",
+        detection_layers(ships_out, [(row, len(ships)) for row, (_, ships) in zip(rows, per_scene, strict=True)]),
+    )
     return report

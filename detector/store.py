@@ -386,9 +386,9 @@ class Store:
     def count_ships(self, scene_id: int) -> int:
         return int(self._conn.execute("SELECT count(*) FROM detections WHERE scene_id = ?", (scene_id,)).fetchone()[0])
 
-    def ships(self, scene_id: int) -> Iterator[Ship]:
-        """The ships of a scene, in stored order."""
-        scene = self.scene(scene_id)
+    def ships(self, scene_id: int, scene: SceneRow | None = None) -> Iterator[Ship]:
+        """The ships of a scene, in stored order; ``scene`` is its row, when the caller has read it already."""
+        scene = scene or self.scene(scene_id)
         cur = self._conn.execute(f"SELECT {', '.join(_DET_COLUMNS)} FROM detections WHERE scene_id = ? ORDER BY idx", (scene_id,))
         for r in cur:
             yield Ship(
