@@ -145,7 +145,6 @@ _VISIT_KINDS = {
     "arrived_after": TIME, "departed_before": TIME, "mmsi": TEXT, "dark": TEXT, "candidates": TEXT, "evidence": TEXT,
     "n_looks": INTEGER,
 }  # fmt: skip
-_VISIT_TIMES = {"first_seen", "last_seen", "arrived_after", "departed_before"}
 
 
 def visit_layers(visits: Sequence[Visit], zones: Sequence[Zone], recall: float = 1.0, precision: float = 1.0) -> list[Layer]:
@@ -153,7 +152,7 @@ def visit_layers(visits: Sequence[Visit], zones: Sequence[Zone], recall: float =
     rows = [visit_row(v, recall, precision) for v in visits]
     fields: dict[str, tuple[str, list[object]]] = {}
     for key in VISIT_COLUMNS:
-        if key in _VISIT_TIMES:
+        if _VISIT_KINDS.get(key) == TIME:  # the datetimes themselves, not the CSV's text
             values: list[object] = [getattr(v, key) for v in visits]
         else:
             values = [None if r[key] == "" else r[key] for r in rows]
