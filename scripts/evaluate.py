@@ -131,6 +131,13 @@ def average_precision(items: list[Item], cls: int, iou: float = 0.5) -> tuple[fl
     return float(np.sum((mrec[idx + 1] - mrec[idx]) * mpre[idx + 1])), recall, precision
 
 
+def pooled(matched: int, found: int, labelled: int) -> dict[str, float]:
+    """Precision, recall and F1 of pooled counts."""
+    p = matched / found if found else 0.0
+    r = matched / labelled if labelled else 0.0
+    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}
+
+
 def at_threshold(items: list[Item], conf: float) -> dict[str, object]:
     tp = n_found = n_labels = 0
     per_scene = {}
@@ -146,8 +153,6 @@ def at_threshold(items: list[Item], conf: float) -> dict[str, object]:
             "labelled": len(it.labels), "found": len(found), "matched": k,
             "count_error": abs(len(found) - len(it.labels)) / len(it.labels) if len(it.labels) else None,
         }  # fmt: skip
-    p = tp / n_found if n_found else 0.0
-    r = tp / n_labels if n_labels else 0.0
     size, ok = np.concatenate(lengths) if lengths else np.zeros(0), np.concatenate(hit) if hit else np.zeros(0, bool)
     by_length = {}
     for low, high in LENGTH_BINS:
@@ -156,9 +161,7 @@ def at_threshold(items: list[Item], conf: float) -> dict[str, object]:
             name = f"{low:g}-{high:g} px" if np.isfinite(high) else f"{low:g}+ px"
             by_length[name] = {"labelled": int(inside.sum()), "found": int(ok[inside].sum()), "recall": float(ok[inside].mean())}
     return {
-        "precision": p,
-        "recall": r,
-        "f1": 2 * p * r / (p + r) if p + r else 0.0,
+        **pooled(tp, n_found, n_labels),
         "labelled": n_labels,
         "found": n_found,
         "per_scene": per_scene,
@@ -242,10 +245,7 @@ def nested_thresholds(folds: list[list[Item]]) -> dict[str, object]:
         tp += sum(s["matched"] for s in r["per_scene"].values())  # type: ignore[attr-defined]
         found, labelled = found + r["found"], labelled + r["labelled"]  # type: ignore[operator]
         per_scene.update(r["per_scene"])  # type: ignore[arg-type]
-    p = tp / found if found else 0.0
-    rc = tp / labelled if labelled else 0.0
-    f1 = 2 * p * rc / (p + rc) if p + rc else 0.0
-    return {"thresholds": thresholds, "precision": p, "recall": rc, "f1": f1, "per_scene": per_scene}
+    return {"thresholds": thresholds, **pooled(tp, found, labelled), "per_scene": per_scene}
 
 
 def parse_fold(text: str, parser: argparse.ArgumentParser) -> tuple[str, list[str]]:
