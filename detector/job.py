@@ -63,6 +63,12 @@ __all__ = ["DetectOptions", "Engine", "JobReport", "SceneOutcome", "run_detect",
 
 log = logging.getLogger("shipwatch")
 
+#: The rules by which a scene becomes ships (reading, nodata, stretch, inference,
+#: merge), as a number in every store key. Raise it with a change that alters what a
+#: scene gives, so that stores redo their scenes instead of keeping results made by the
+#: older rules. 2: untagged zero fill of 16- and 32-bit integer files is nodata.
+RULES_VERSION = 2
+
 
 class Engine(enum.StrEnum):
     LOCAL = "local"
@@ -113,6 +119,7 @@ class DetectOptions:
             d.pop(key)
         d["acquired"] = self.acquired.isoformat() if self.acquired else None
         d["aoi"] = aoi_digest(load_aoi(self.aoi)) if self.aoi else None
+        d["rules"] = RULES_VERSION
         return d
 
 

@@ -8,6 +8,7 @@ import pyogrio
 import shapely
 from pyogrio.raw import read
 
+from detector import job
 from detector.job import DetectOptions, JobReport, run_detect
 from detector.raster import bands_read, open_named_bands, open_scene, scene_pixels
 from detector.review import Decision, export_reviews
@@ -70,3 +71,13 @@ def test_bands_read_reopens_a_scene_alike(make_geotiff) -> None:
     scene = open_scene(file, (3, 2, 1))
     assert bands_read(scene) == (3, 2, 1)
     assert open_named_bands(file, bands_read(scene)).bands == scene.bands
+
+
+def test_a_store_redoes_scenes_done_by_older_rules(make_geotiff, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    folder = band_folder(make_geotiff, tmp_path)
+    out, weights = tmp_path / "out", tmp_path / "mine.pt"
+    assert not detect_nir(folder, out, weights).outcomes[0].reused
+    assert detect_nir(folder, out, weights).outcomes[0].reused
+    monkeypatch.setattr("detector.job.RULES_VERSION", job.RULES_VERSION + 1)
+    (outcome,) = detect_nir(folder, out, weights).outcomes
+    assert not outcome.reused and outcome.ships == 1
