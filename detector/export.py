@@ -7,6 +7,7 @@ previous complete file in place.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import glob
 import io
@@ -14,7 +15,7 @@ import json
 import os
 import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,10 +28,10 @@ from detector.visits import Visit, expected_vessels
 __all__ = [
     "PROPERTIES",
     "VISIT_COLUMNS",
+    "atomic_path",
     "atomic_write_text",
     "period_of",
     "ship_properties",
-    "temp_beside",
     "write_csv",
     "write_geojson",
     "write_visits",
@@ -43,45 +44,40 @@ PROPERTIES = (
 )  # fmt: skip
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+@contextlib.contextmanager
+def atomic_path(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """A name beside ``path`` to write instead of it; renamed onto ``path`` when the block ends.
 
-
-#: The process's umask, read once at import (setting it to read it is not thread-safe later).
-_UMASK = _umask()
-
-
-def temp_beside(path: Path, suffix: str) -> tuple[int, str]:
-    """A temporary file beside ``path`` (descriptor and name) for an atomic write of it.
-
-    Temporary files that earlier writes of ``path`` left when killed before
-    their rename are removed first, so a resumed job leaves only its outputs.
+    No file is there: the writer (a plain ``open``, GDAL, OpenCV, matplotlib)
+    creates it, so it gets the permissions the writer would give ``path``.
+    ``suffix`` keeps the extension by which such writers pick their format.
+    When the block ends the file is flushed to disk and renamed over
+    ``path``, so a reader never sees half a file; when it raises, the file
+    is removed and ``path`` keeps what it held. Temporary files that earlier
+    writes of ``path`` left when killed before their rename are removed
+    first, so a resumed job leaves only its outputs.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in path.parent.glob(f".{glob.escape(path.name)}.*"):
         stale.unlink(missing_ok=True)
-    return tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename.
-
-    The file gets the permissions a plain ``open`` would give it (0666 less
-    the umask), not the temporary file's owner-only 0600.
-    """
-    fd, tmp = temp_beside(path, ".tmp")
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    tmp.unlink()  # the writer makes it (an empty file is not a GeoPackage)
     try:
-        os.fchmod(fd, 0o666 & ~_UMASK)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
+        yield tmp
+        with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all (:func:`atomic_path`)."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
+        f.write(text)
 
 
 def _r(value: float | None, digits: int) -> float | None:

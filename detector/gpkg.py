@@ -10,7 +10,6 @@ newest time in the data, so the same inputs give the same bytes.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,7 +19,7 @@ import numpy as np
 import shapely
 from numpy.typing import NDArray
 
-from detector.export import PROPERTIES, VISIT_COLUMNS, ship_properties, temp_beside, visit_row
+from detector.export import PROPERTIES, VISIT_COLUMNS, atomic_path, ship_properties, visit_row
 from detector.records import Ship
 from detector.store import SceneRow
 from detector.visits import Visit, zone_totals
@@ -73,35 +72,27 @@ def write_gpkg(path: Path, layers: Sequence[Layer]) -> Path:
     import pyogrio
     from pyogrio.raw import write
 
-    fd, tmp = temp_beside(path, ".gpkg")
-    os.close(fd)
-    os.unlink(tmp)  # GDAL creates the file itself; an empty file is not a GeoPackage
     previous = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
     pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": _newest(layers).strftime("%Y-%m-%dT%H:%M:%S.000Z")})
     try:
-        for i, layer in enumerate(layers):
-            n = len(layer.geometry)
-            geometry = np.empty(n, dtype=object)
-            geometry[:] = [None if g is None else shapely.to_wkb(g) for g in layer.geometry]
-            times = [name for name, (kind, _) in layer.fields.items() if kind == TIME]
-            write(
-                tmp,
-                geometry,
-                [_column(kind, values) for kind, values in layer.fields.values()],
-                list(layer.fields),
-                layer=layer.name,
-                driver="GPKG",
-                geometry_type=layer.geometry_type,
-                crs="EPSG:4326",
-                append=i > 0,
-                gdal_tz_offsets={name: np.full(n, 100, np.int32) for name in times},  # 100: GDAL's flag for UTC
-            )
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with atomic_path(path, ".gpkg") as tmp:
+            for i, layer in enumerate(layers):
+                n = len(layer.geometry)
+                geometry = np.empty(n, dtype=object)
+                geometry[:] = [None if g is None else shapely.to_wkb(g) for g in layer.geometry]
+                times = [name for name, (kind, _) in layer.fields.items() if kind == TIME]
+                write(
+                    tmp,
+                    geometry,
+                    [_column(kind, values) for kind, values in layer.fields.values()],
+                    list(layer.fields),
+                    layer=layer.name,
+                    driver="GPKG",
+                    geometry_type=layer.geometry_type,
+                    crs="EPSG:4326",
+                    append=i > 0,
+                    gdal_tz_offsets={name: np.full(n, 100, np.int32) for name in times},  # 100: GDAL's flag for UTC
+                )
     finally:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})
     return path

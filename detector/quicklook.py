@@ -6,6 +6,7 @@ are BGR uint8, ready for ``cv2.imwrite``.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,11 +16,12 @@ from numpy.typing import NDArray
 from rasterio.windows import Window
 
 from detector.aoi import aoi_in_pixels
+from detector.export import atomic_path
 from detector.raster import Scene, SceneReader
 from detector.records import Ship, obb_corners
 from detector.zones import Zone
 
-__all__ = ["draw_quicklook", "scene_picture", "ship_crop"]
+__all__ = ["draw_quicklook", "scene_picture", "ship_crop", "write_png"]
 
 _BOX_BGR = (0, 0, 255)
 _ZONE_BGR = (0, 220, 255)
@@ -71,8 +73,12 @@ def ship_crop(scene: Scene, ship: Ship, min_half: int = 24, side: int = 96) -> N
 
 def draw_quicklook(scene: Scene, ships: Sequence[Ship], out: Path, max_side: int = 2048) -> Path:
     """Write a PNG of ``scene`` at most ``max_side`` px wide or high, boxes in red."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    cv2.imwrite(str(tmp), scene_picture(scene, ships, max_side))
-    tmp.replace(out)
+    return write_png(out, scene_picture(scene, ships, max_side))
+
+
+def write_png(out: Path, image_bgr: NDArray[np.uint8]) -> Path:
+    """Write a BGR image as the PNG ``out``, atomically."""
+    with atomic_path(out, ".png") as tmp:
+        if not cv2.imwrite(str(tmp), image_bgr):
+            raise OSError(errno.EIO, "the PNG could not be written", str(out))
     return out

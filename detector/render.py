@@ -27,6 +27,7 @@ from rasterio.features import rasterize
 from rasterio.transform import from_origin
 
 from detector.aoi import aoi_in_pixels
+from detector.export import atomic_path
 from detector.simulate import SimShip, Simulation
 from detector.zones import ZoneKind
 
@@ -201,10 +202,8 @@ def render_acquisition(sim: Simulation, index: int, folder: Path, gsd_m: float =
         "transform": grid.transform, "nodata": 0, "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate",
     }  # fmt: skip
     for b, name in enumerate(BANDS):
-        tmp = folder / f".vostochny_{stamp}_{name}.tif.tmp"
-        with rasterio.open(tmp, "w", **profile) as ds:
+        with atomic_path(folder / f"vostochny_{stamp}_{name}.tif", ".tif") as tmp, rasterio.open(tmp, "w", **profile) as ds:
             ds.write(data[b], 1)
-        tmp.replace(folder / f"vostochny_{stamp}_{name}.tif")
     return folder
 
 

@@ -54,7 +54,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from detector.errors import ShipwatchError, path_problem  # noqa: E402
-from detector.export import atomic_write_text  # noqa: E402
+from detector.export import atomic_path, atomic_write_text  # noqa: E402
 from detector.models import ModelSpec  # noqa: E402
 from detector.records import Detections  # noqa: E402
 
@@ -424,7 +424,8 @@ def run(a: argparse.Namespace, p: argparse.ArgumentParser, folds: list[tuple[str
     ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02), title="precision-recall (IoU 0.5)")
     ax.legend(loc="lower left")
     fig.tight_layout()
-    fig.savefig(a.pr or a.json.with_suffix(".pr.png"), dpi=100)
+    with atomic_path(a.pr or a.json.with_suffix(".pr.png"), ".png") as tmp:
+        fig.savefig(tmp, dpi=100)
     return 0
 
 

@@ -26,6 +26,9 @@ from pathlib import Path
 from typing import NoReturn
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from detector.export import atomic_write_text  # noqa: E402
 
 PRESETS: dict[str, dict[str, object]] = {
     "cpu": {"imgsz": 640, "batch": 8, "epochs": 30, "workers": 2, "device": "cpu", "amp": False},
@@ -70,10 +73,7 @@ def merge_datasets(yamls: list[Path], out: Path) -> Path:
         "names": names[0],
         **({"bands": next(iter(bands.values()))} if bands else {}),
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(yaml.safe_dump(merged))
-    tmp.replace(out)  # atomic: a killed run never leaves half a data.yaml to resume from
+    atomic_write_text(out, yaml.safe_dump(merged))  # a killed run never leaves half a data.yaml to resume from
     return out
 
 
@@ -126,7 +126,7 @@ def main() -> int:
             data=str(data.resolve()), project=str(a.runs.resolve()), name=a.name, exist_ok=True, plots=False,
             deterministic=True, verbose=False, **args,
         )  # fmt: skip
-    (run / "weights" / "done").write_text(json.dumps({"best": str(run / "weights" / "best.pt")}) + "\n")
+    atomic_write_text(run / "weights" / "done", json.dumps({"best": str(run / "weights" / "best.pt")}) + "\n")
     print(f"weights: {run / 'weights' / 'best.pt'}")
     return 0
 

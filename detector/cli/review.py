@@ -14,11 +14,10 @@ import tty
 from pathlib import Path
 
 import click
-import cv2
 import numpy as np
 
 from detector.errors import ShipwatchError, UsageError
-from detector.quicklook import ship_crop
+from detector.quicklook import ship_crop, write_png
 from detector.raster import Scene, open_for_viewing
 from detector.review import KEYS, QueueOrder, ReviewItem, apply_decisions, export_reviews, review_queue
 from detector.store import Store
@@ -51,11 +50,9 @@ def _crop(item: ReviewItem, out: Path, scenes: dict[str, Scene]) -> Path:
 
     ``scenes`` keeps each scene opened once per session (opening one reads a sample of it).
     """
-    out.parent.mkdir(parents=True, exist_ok=True)
     if item.scene_path not in scenes:
         scenes[item.scene_path] = open_for_viewing(item.scene_path)
-    cv2.imwrite(str(out), ship_crop(scenes[item.scene_path], item.ship, min_half=32, side=256))
-    return out
+    return write_png(out, ship_crop(scenes[item.scene_path], item.ship, min_half=32, side=256))
 
 
 def sixel(png: Path, colours: int = 64) -> str:
