@@ -154,10 +154,7 @@ class RayEngine:
         """The Ray twin of :func:`detector.engine.detect_scene`, checkpoint included."""
         ray = self.ray
         plan = plan_scene(scene, self.input_size, settings, aoi, checkpoint)
-        todo = plan.to_infer
-        inferred = dict(plan.kept)
-        if on_windows and len(plan.windows) > len(todo):
-            on_windows(len(plan.windows) - len(todo))
+        todo, inferred = plan.start(on_windows)
         spec = scene.read_spec
         batches = [todo[i : i + settings.batch_size] for i in range(0, len(todo), settings.batch_size)]
         pending: list[Any] = []

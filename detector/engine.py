@@ -187,19 +187,22 @@ class Checkpoint(Protocol):
 
 @dataclass(frozen=True)
 class ScenePlan:
-    """The windows of a scene: all of them, those worth reading (data, AOI), and what a checkpoint kept of those.
-
-    ``to_infer`` are the windows to read that an interrupted run did not finish.
-    """
+    """The windows of a scene: all of them, those worth reading (data, AOI), and what a checkpoint kept of those."""
 
     size: int
     windows: list[Window]
     to_read: list[Window]
     kept: dict[WindowKey, WindowBoxes] = field(default_factory=dict)
 
-    @property
-    def to_infer(self) -> list[Window]:
-        return [w for w in self.to_read if window_key(w) not in self.kept]
+    def start(self, on_windows: Callable[[int], None] | None) -> tuple[list[Window], dict[WindowKey, WindowBoxes]]:
+        """The windows left to infer, and those inferred so far (what the checkpoint kept), for an engine to add to.
+
+        Windows not to infer (no data, outside the AOI, kept) count as done at once for ``on_windows``.
+        """
+        todo = [w for w in self.to_read if window_key(w) not in self.kept]
+        if on_windows and len(self.windows) > len(todo):
+            on_windows(len(self.windows) - len(todo))
+        return todo, dict(self.kept)
 
 
 def plan_scene(
@@ -290,10 +293,7 @@ def detect_scene(
         Merged detections in scene pixels, canonical order.
     """
     plan = plan_scene(scene, detector.input_size, settings, aoi, checkpoint)
-    todo = plan.to_infer
-    if on_windows and len(plan.windows) > len(todo):
-        on_windows(len(plan.windows) - len(todo))
-    inferred = dict(plan.kept)
+    todo, inferred = plan.start(on_windows)
     for batch, skipped in iter_window_batches(scene, todo, settings.batch_size, settings.prefetch, pool):
         if batch:
             finished = infer_batch(detector, batch, settings, plan.size)
