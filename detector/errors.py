@@ -16,7 +16,7 @@ __all__ = [
     "StoreError",
     "UsageError",
     "WeightsError",
-    "path_problem",
+    "input_problem",
     "row_number",
 ]
 
@@ -68,8 +68,14 @@ def row_number(value: object, where: str, name: str, low: float, high: float, re
     return number
 
 
-def path_problem(exc: OSError) -> str | None:
-    """A file-system error on a path (one that cannot be made, read or written) as one line; None when it names no path."""
-    if exc.filename is None:
-        return None
-    return f"{exc.filename}: {exc.strerror or exc}; check the path, its permissions and the free space"
+def input_problem(exc: BaseException) -> str | None:
+    """The one line to print for an error that is the input's fault, None for any other (a defect: let it raise).
+
+    The input's fault: a :class:`ShipwatchError`, or a file-system error on a
+    path (one that cannot be made, read or written).
+    """
+    if isinstance(exc, ShipwatchError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror or exc}; check the path, its permissions and the free space"
+    return None

@@ -53,7 +53,7 @@ from tqdm import tqdm
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from detector.errors import ShipwatchError, path_problem  # noqa: E402
+from detector.errors import ShipwatchError, input_problem  # noqa: E402
 from detector.export import atomic_path, atomic_write_text  # noqa: E402
 from detector.models import ModelSpec  # noqa: E402
 from detector.records import Detections  # noqa: E402
@@ -329,11 +329,8 @@ def main() -> int:
         p.error("pass --data, or --coco with --scenes")
     try:
         return run(a, p, folds)
-    except ShipwatchError as exc:  # bad input: one line naming the file, the problem and the fix
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        problem = path_problem(exc)
+    except (ShipwatchError, OSError) as exc:  # bad input: one line naming the file, the problem and the fix
+        problem = input_problem(exc)
         if problem is None:
             raise
         print(f"error: {problem}", file=sys.stderr)

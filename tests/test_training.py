@@ -98,6 +98,11 @@ def test_coco_builder_stacks_the_named_bands_records_them_and_picks_ports(tmp_pa
     assert proc.returncode == 2 and "no images of alfa; its ports are alpha, beta" in proc.stderr
     proc = run("--out", str(tmp_path / "one"), "--val", "beta", "--ports", "beta")  # alpha left out: no training port
     assert proc.returncode == 2 and "the train split is empty" in proc.stderr
+    for text, said in (("{not json", "Expecting property name"), (json.dumps({"annotations": annotations}), "no 'images'")):
+        ann.write_text(text)
+        proc = run("--out", str(tmp_path / "bad"), "--val", "beta")
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert f"\nerror: {ann}: " in proc.stderr and said in proc.stderr and "fix the labels" in proc.stderr
 
 
 def test_builder_errors(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from detector.errors import ShipwatchError, path_problem
+from detector.errors import ShipwatchError, input_problem
 
 EXIT_BAD_INPUT = 2
 
@@ -52,12 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return EXIT_BAD_INPUT
-    except ShipwatchError as exc:
-        click.echo(f"error: {exc}", err=True)
-        return EXIT_BAD_INPUT
-    except OSError as exc:
-        problem = path_problem(exc)
-        if problem is None:  # not about a path: unexpected
+    except (ShipwatchError, OSError) as exc:
+        problem = input_problem(exc)
+        if problem is None:  # an OSError naming no path: unexpected
             raise
         click.echo(f"error: {problem}", err=True)
         return EXIT_BAD_INPUT
