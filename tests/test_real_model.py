@@ -42,15 +42,17 @@ def recall_precision(csv_path: Path, scale: float) -> tuple[float, float, np.nda
     return tp / len(polygons), tp / len(rows), hits
 
 
+@pytest.mark.parametrize("weights", [None, "yolov8n-obb-dota"])
 @pytest.mark.parametrize("upscale", [1, 2])
-def test_marina_recall_precision_and_no_seam_duplicates(tmp_path: Path, upscale: int) -> None:
+def test_marina_recall_precision_and_no_seam_duplicates(tmp_path: Path, upscale: int, weights: str | None) -> None:
     # The dota8 crop P0861 (105 ships) as a GeoTIFF, EPSG:32653, 0.3 m; upscaled 2x, seams cut ships.
+    # The model detect picks (yolo26n-obb-dota), and the other DOTA model by --weights.
     write = load_script("datasets/dota_geotiff.py").write_geotiff
     tif = write(IMAGE, tmp_path / "marina.tif", pixel_m=0.3 / upscale, upscale=upscale)
     out = tmp_path / "out"
-    assert main(["detect", str(tif), "--out", str(out)]) == 0
+    assert main(["detect", str(tif), "--out", str(out), *(["--weights", weights] if weights else [])]) == 0
     recall, precision, hits = recall_precision(out / "detections.csv", upscale)
-    print(f"upscale {upscale}: recall {recall:.3f} precision {precision:.3f}")
+    print(f"{weights or 'default model'}, upscale {upscale}: recall {recall:.3f} precision {precision:.3f}")
     assert recall >= 0.85 and precision >= 0.85
     assert (hits.sum(axis=1) <= 1).all(), "a labelled ship was reported twice"
     rows = list(csv.DictReader((out / "detections.csv").open()))
