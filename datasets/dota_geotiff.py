@@ -12,12 +12,18 @@ them by ``--upscale`` when comparing.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import rasterio
 from rasterio.transform import from_origin
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from detector.errors import ShipwatchError, UsageError, input_problem
+from detector.export import atomic_path
 
 
 def write_geotiff(
@@ -36,7 +42,7 @@ def write_geotiff(
     """
     bgr = cv2.imread(str(image), cv2.IMREAD_COLOR)
     if bgr is None:
-        raise SystemExit(f"{image}: not an image OpenCV can read")
+        raise UsageError(f"{image}: not an image OpenCV can read; pass a DOTA image (PNG or JPEG)")
     rgb = np.ascontiguousarray(bgr[..., ::-1])
     if upscale != 1:
         rgb = cv2.resize(rgb, None, fx=upscale, fy=upscale, interpolation=cv2.INTER_CUBIC)
@@ -55,15 +61,14 @@ def write_geotiff(
         "photometric": "ycbcr",
         "jpeg_quality": 92,
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(out, "w", **profile) as ds:
+    with atomic_path(out, ".tif") as tmp, rasterio.open(tmp, "w", **profile) as ds:
         ds.write(rgb.transpose(2, 0, 1))
         if acquired:
             ds.update_tags(TIFFTAG_DATETIME=acquired)
     return out
 
 
-def main() -> None:
+def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("image", type=Path)
     p.add_argument("out", type=Path)
@@ -73,8 +78,16 @@ def main() -> None:
     p.add_argument("--upscale", type=int, default=1)
     p.add_argument("--acquired", help="TIFF date tag, YYYY:MM:DD HH:MM:SS")
     a = p.parse_args()
-    write_geotiff(a.image, a.out, a.crs, a.pixel, tuple(a.origin), a.upscale, a.acquired)
+    try:
+        write_geotiff(a.image, a.out, a.crs, a.pixel, tuple(a.origin), a.upscale, a.acquired)
+    except (ShipwatchError, OSError) as exc:
+        problem = input_problem(exc)
+        if problem is None:
+            raise
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -53,7 +53,7 @@ from tqdm import tqdm
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from detector.errors import ShipwatchError, input_problem  # noqa: E402
+from detector.errors import ShipwatchError, UsageError, input_problem  # noqa: E402
 from detector.export import atomic_path, atomic_write_text  # noqa: E402
 from detector.models import ModelSpec  # noqa: E402
 from detector.records import Detections  # noqa: E402
@@ -185,12 +185,17 @@ def items_from_yaml(data: Path, split: str, detector) -> list[Item]:  # type: ig
 
     cfg = yaml.safe_load(data.read_text())
     root = Path(cfg.get("path") or data.parent)
+    if not cfg.get(split):
+        raise UsageError(f"{data}: no {split} split; pass --split with one it names")
     images = sorted((root / cfg[split]).glob("*.*"))
     if not images:
-        raise SystemExit(f"{data}: the {split} split has no images")
+        raise UsageError(f"{data}: the {split} split has no images; pass --split with another, or rebuild the dataset")
     items = []
     for img in tqdm(images, desc=split, unit="image", dynamic_ncols=True):
-        rgb = cv2.imread(str(img))[..., ::-1]
+        bgr = cv2.imread(str(img))
+        if bgr is None:
+            raise UsageError(f"{img}: not an image OpenCV can read; remove it from the {split} split or rebuild the dataset")
+        rgb = bgr[..., ::-1]
         h, w = rgb.shape[:2]
         txt = root / "labels" / split / f"{img.stem}.txt"
         rows = [line.split() for line in txt.read_text().splitlines() if line.strip()] if txt.exists() else []
@@ -274,7 +279,10 @@ def members_of(weights: str, bands: str | None) -> tuple[list[Path], list[tuple[
     paths = [Path(w) for w in weights.split("+")]
     per_member = bands.split("+") if bands else [""] * len(paths)
     if len(per_member) != len(paths):
-        raise SystemExit(f"{weights}: {len(paths)} weights files but --bands {bands} names {len(per_member)} band lists")
+        raise UsageError(
+            f"{weights}: {len(paths)} weights files but --bands {bands} names {len(per_member)} band lists; "
+            "give one band list per file, joined by +"
+        )
     return paths, [tuple(b.split(",")) if b else None for b in per_member], None
 
 
@@ -290,7 +298,7 @@ def load_detector(paths: list[Path], member_bands: list[tuple[str, ...] | None])
     if len(paths) == 1:
         return YoloDetector(paths[0], None, conf=0.01, backend=Backend.TORCH), member_bands[0]
     if any(b is None for b in member_bands):
-        raise SystemExit("an ensemble needs each member's bands: --bands B08,B04,B03+B04,B03,B02")
+        raise UsageError("an ensemble needs each member's bands; pass them joined by +: --bands B08,B04,B03+B04,B03,B02")
     union = tuple(dict.fromkeys(b for bands in member_bands for b in bands))  # type: ignore[union-attr]
     members = [YoloDetector(w, None, conf=MEMBER_CONF, backend=Backend.TORCH) for w in paths]
     channels = [tuple(union.index(b) for b in bands) for bands in member_bands]  # type: ignore[union-attr]

@@ -88,7 +88,7 @@ def test_weights_as_files_an_ensemble_of_files_or_a_registry_name() -> None:
     paths, bands, spec = evaluate.members_of("nir.pt+tc.pt", "B08,B04,B03+B04,B03,B02")
     assert paths == [evaluate.Path("nir.pt"), evaluate.Path("tc.pt")] and spec is None
     assert bands == [("B08", "B04", "B03"), ("B04", "B03", "B02")]
-    with pytest.raises(SystemExit, match="2 weights files but --bands B08,B04,B03 names 1"):
+    with pytest.raises(evaluate.UsageError, match="2 weights files but --bands B08,B04,B03 names 1"):
         evaluate.members_of("nir.pt+tc.pt", "B08,B04,B03")
     paths, bands, spec = evaluate.members_of("s2-ensemble", None)
     assert [p.name for p in paths] == ["yolo26n-obb-s2-nir.pt", "yolov8n-obb-s2-nir.pt"]
@@ -136,3 +136,22 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
         proc.stderr.strip().splitlines()[-1]  # after the progress bar's first line
         == f"error: {tmp_path / 'ann.json'}: No such file or directory; check the path, its permissions and the free space"
     )
+
+
+def test_usage_mistakes_are_one_line_and_exit_2(tmp_path: Path) -> None:
+    evaluate_py = [sys.executable, str(REPO / "scripts" / "evaluate.py"), "--json", str(tmp_path / "out.json")]
+    weights = str(REPO / "models" / "yolo26n-obb-s2-nir.pt")
+    (tmp_path / "images" / "val").mkdir(parents=True)
+    (tmp_path / "images" / "val" / "broken.png").write_text("not a png")
+    data = tmp_path / "data.yaml"
+    data.write_text(f"path: {tmp_path}\ntrain: images/train\nval: images/val\nnames: {{0: ship}}\n")
+    for args, said in (
+        (["--weights", f"{weights}+{weights}", "--bands", "B08,B04,B03", "--coco", str(data), "--scenes", str(tmp_path)],
+         f"{weights}+{weights}: 2 weights files but --bands B08,B04,B03 names 1 band lists; give one band list per file"),
+        (["--weights", weights, "--data", str(data), "--split", "test"], f"{data}: no test split"),
+        (["--weights", weights, "--data", str(data)], f"{tmp_path / 'images' / 'val' / 'broken.png'}: not an image"),
+    ):  # fmt: skip
+        proc = subprocess.run(evaluate_py + args, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-800:]
+        assert f"error: {said}" in proc.stderr
+    assert not (tmp_path / "out.json").exists()
