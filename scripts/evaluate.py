@@ -42,7 +42,7 @@ import importlib.util
 import json
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +65,10 @@ class Item:
     labels: np.ndarray  # (n, 4, 2) polygons in image px
     label_cls: np.ndarray
     found: Detections  # every prediction down to a low score
+    lengths: np.ndarray = field(init=False)  # each label's longer side, px: by length at every threshold tried
+
+    def __post_init__(self) -> None:
+        self.lengths = label_lengths(self.labels)
 
 
 def found_labels(labels: np.ndarray, found: Detections) -> np.ndarray:
@@ -145,7 +149,7 @@ def at_threshold(items: list[Item], conf: float) -> dict[str, object]:
     for it in items:
         found = it.found[it.found.score >= conf]
         matched = found_labels(it.labels, found)
-        lengths.append(label_lengths(it.labels))
+        lengths.append(it.lengths)
         hit.append(matched)
         k = int(matched.sum())
         tp, n_found, n_labels = tp + k, n_found + len(found), n_labels + len(it.labels)
