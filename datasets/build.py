@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 from detector.chips import BuildSettings, LabelledScene, build_yolo_obb, chip_bands, obb_from_mask, rle_decode
-from detector.errors import ShipwatchError, UsageError, input_problem
+from detector.errors import EXIT_BAD_INPUT, ShipwatchError, UsageError, bad_input_exit
 from detector.raster import Scene, open_named_bands, scene_pixels
 
 
@@ -197,15 +197,11 @@ def main() -> int:
         with tqdm(scenes, desc="scenes", unit="scene", dynamic_ncols=True) as bar:
             summary = build_yolo_obb(bar, a.out, names, a.val.split(","), settings, test, chip_bands(bands))
     except (ShipwatchError, OSError) as exc:
-        problem = input_problem(exc)
-        if problem is None:
-            raise
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
+        return bad_input_exit(exc)
     except (KeyError, ValueError) as exc:  # labels that are not JSON, or records without a field the format has
         problem = f"a record has no {exc}" if isinstance(exc, KeyError) else str(exc)
         print(f"error: {a.inputs[0]}: {problem}; fix the labels ({a.source} format)", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     print(json.dumps(summary["counts"]), "->", a.out / "data.yaml")
     return 0
 

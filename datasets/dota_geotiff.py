@@ -22,7 +22,7 @@ from rasterio.transform import from_origin
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from detector.errors import ShipwatchError, UsageError, input_problem
+from detector.errors import ShipwatchError, UsageError, bad_input_exit
 from detector.export import atomic_path
 
 
@@ -81,11 +81,7 @@ def main() -> int:
     try:
         write_geotiff(a.image, a.out, a.crs, a.pixel, tuple(a.origin), a.upscale, a.acquired)
     except (ShipwatchError, OSError) as exc:
-        problem = input_problem(exc)
-        if problem is None:
-            raise
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
+        return bad_input_exit(exc)
     return 0
 
 

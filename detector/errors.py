@@ -8,14 +8,17 @@ them as one line and exit with code 2.
 from __future__ import annotations
 
 import math
+import sys
 
 __all__ = [
+    "EXIT_BAD_INPUT",
     "GeoreferenceError",
     "SceneReadError",
     "ShipwatchError",
     "StoreError",
     "UsageError",
     "WeightsError",
+    "bad_input_exit",
     "input_problem",
     "row_number",
 ]
@@ -79,3 +82,20 @@ def input_problem(exc: BaseException) -> str | None:
     if isinstance(exc, OSError) and exc.filename is not None:
         return f"{exc.filename}: {exc.strerror or exc}; check the path, its permissions and the free space"
     return None
+
+
+#: The exit code of bad input or usage (DESIGN.md: exit codes).
+EXIT_BAD_INPUT = 2
+
+
+def bad_input_exit(exc: ShipwatchError | OSError) -> int:
+    """Print ``exc`` as one line on stderr and give :data:`EXIT_BAD_INPUT`, for a command's outermost handler.
+
+    Raises:
+        OSError: ``exc`` again when it is not the input's fault (it names no path): a defect, with its traceback.
+    """
+    problem = input_problem(exc)
+    if problem is None:
+        raise exc
+    print(f"error: {problem}", file=sys.stderr)
+    return EXIT_BAD_INPUT

@@ -53,7 +53,7 @@ from tqdm import tqdm
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from detector.errors import ShipwatchError, UsageError, input_problem  # noqa: E402
+from detector.errors import ShipwatchError, UsageError, bad_input_exit  # noqa: E402
 from detector.export import atomic_path, atomic_write_text  # noqa: E402
 from detector.models import ModelSpec  # noqa: E402
 from detector.records import Detections  # noqa: E402
@@ -342,11 +342,7 @@ def main() -> int:
     try:
         return run(a, p, folds)
     except (ShipwatchError, OSError) as exc:  # bad input: one line naming the file, the problem and the fix
-        problem = input_problem(exc)
-        if problem is None:
-            raise
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
+        return bad_input_exit(exc)
 
 
 def run(a: argparse.Namespace, p: argparse.ArgumentParser, folds: list[tuple[str, list[str]]]) -> int:

@@ -12,9 +12,7 @@ import sys
 
 import click
 
-from detector.errors import ShipwatchError, input_problem
-
-EXIT_BAD_INPUT = 2
+from detector.errors import EXIT_BAD_INPUT, ShipwatchError, bad_input_exit
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -53,11 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         exc.show()
         return EXIT_BAD_INPUT
     except (ShipwatchError, OSError) as exc:
-        problem = input_problem(exc)
-        if problem is None:  # an OSError naming no path: unexpected
-            raise
-        click.echo(f"error: {problem}", err=True)
-        return EXIT_BAD_INPUT
+        return bad_input_exit(exc)
     except SystemExit as exc:
         return int(exc.code or 0) if isinstance(exc.code, int) else 1
     return code if isinstance(code, int) else 0
