@@ -17,11 +17,11 @@ from rasterio.windows import Window
 
 from detector.aoi import aoi_in_pixels
 from detector.export import atomic_path
-from detector.raster import Scene, SceneReader
+from detector.raster import Scene, SceneReader, scene_pixels
 from detector.records import Ship, obb_corners
 from detector.zones import Zone
 
-__all__ = ["draw_quicklook", "scene_picture", "ship_crop", "write_png"]
+__all__ = ["draw_quicklook", "outlined", "scene_picture", "ship_crop", "write_png"]
 
 _BOX_BGR = (0, 0, 255)
 _ZONE_BGR = (0, 220, 255)
@@ -55,6 +55,31 @@ def scene_picture(scene: Scene, ships: Sequence[Ship], max_side: int = 2048, zon
     if ships:
         _outline(canvas, list(_boxes(ships) * scale), _BOX_BGR, thickness)
     return canvas
+
+
+def outlined(
+    scene: Scene,
+    groups: Sequence[tuple[NDArray[np.float64], tuple[int, int, int]]],
+    zoom: int = 1,
+    caption: str = "",
+) -> NDArray[np.uint8]:
+    """The whole of ``scene`` as a model reads it, enlarged ``zoom`` times, with outlines and a caption.
+
+    Each group is (n, 4, 2) polygons in scene pixels and the BGR colour to
+    outline them in. The first three bands show as red, green and blue; the
+    caption is drawn in a strip above the scene.
+    """
+    rgb = scene_pixels(scene)
+    canvas = np.ascontiguousarray(
+        cv2.resize(np.ascontiguousarray(rgb[..., 2::-1]), None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST), np.uint8
+    )
+    for polygons, colour in groups:
+        _outline(canvas, list(np.asarray(polygons, np.float64).reshape(-1, 4, 2) * zoom), colour, zoom)
+    if not caption:
+        return canvas
+    strip = np.zeros((24, canvas.shape[1], 3), np.uint8)
+    cv2.putText(strip, caption, (6, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    return np.vstack([strip, canvas])
 
 
 def ship_crop(scene: Scene, ship: Ship, min_half: int = 24, side: int = 96) -> NDArray[np.uint8]:

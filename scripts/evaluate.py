@@ -23,6 +23,8 @@ Matching rules, stated:
     a data.yaml gets none.
 --pick-threshold reports the threshold that maximises F1 on this data: pick
 it on validation ports only, then evaluate unseen ports at that value.
+--pictures DIR draws each scene (--coco) at the operating threshold: ships
+found green, missed magenta, false alarms yellow.
 
 Leave-ports-out folds pool into one figure: each fold's weights detect only
 the ports it never trained on, and every metric (and the picked threshold)
@@ -56,7 +58,8 @@ sys.path.insert(0, str(REPO))
 from detector.errors import ShipwatchError, UsageError, bad_input_exit  # noqa: E402
 from detector.export import atomic_path, atomic_write_text  # noqa: E402
 from detector.models import ModelSpec  # noqa: E402
-from detector.records import Detections  # noqa: E402
+from detector.raster import Scene  # noqa: E402
+from detector.records import Detections, obb_corners  # noqa: E402
 
 
 @dataclass
@@ -65,21 +68,28 @@ class Item:
     labels: np.ndarray  # (n, 4, 2) polygons in image px
     label_cls: np.ndarray
     found: Detections  # every prediction down to a low score
+    scene: Scene | None = None  # whole scenes (--coco): what --pictures draws on
     lengths: np.ndarray = field(init=False)  # each label's longer side, px: by length at every threshold tried
 
     def __post_init__(self) -> None:
         self.lengths = label_lengths(self.labels)
 
 
-def found_labels(labels: np.ndarray, found: Detections) -> np.ndarray:
-    """Which labels a prediction's centre falls in, one prediction per label at most (Hungarian)."""
-    out = np.zeros(len(labels), bool)
+def matches(labels: np.ndarray, found: Detections) -> tuple[np.ndarray, np.ndarray]:
+    """Matched (label, prediction) index pairs: a prediction's centre in the label's polygon, one to one (Hungarian)."""
     if not len(labels) or not len(found):
-        return out
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
     polys = shapely.polygons(labels)
     hits = np.array([shapely.contains_xy(p, found.obb[:, 0], found.obb[:, 1]) for p in polys], float)
     r, c = linear_sum_assignment(-hits)
-    out[r[hits[r, c] > 0]] = True
+    ok = hits[r, c] > 0
+    return r[ok], c[ok]
+
+
+def found_labels(labels: np.ndarray, found: Detections) -> np.ndarray:
+    """Which labels a prediction's centre falls in, one prediction per label at most."""
+    out = np.zeros(len(labels), bool)
+    out[matches(labels, found)[0]] = True
     return out
 
 
@@ -93,6 +103,37 @@ def label_lengths(labels: np.ndarray) -> np.ndarray:
         return np.zeros(0)
     sides = np.linalg.norm(labels - np.roll(labels, -1, axis=1), axis=2)
     return np.maximum(sides[:, 0], sides[:, 1])
+
+
+#: What --pictures draws, BGR: labelled ships found, labelled ships missed, predictions matching no label
+#: (colours that stand out on water, land and the red of vegetation in near infrared).
+FOUND_BGR, MISSED_BGR, FALSE_BGR = (0, 200, 0), (255, 0, 255), (0, 255, 255)
+
+
+def draw_item(item: Item, conf: float, out: Path, zoom: int = 2) -> Path:
+    """A PNG of the item's scene at ``conf``: labelled ships found in green, missed in magenta, false alarms in yellow.
+
+    The scene shows as the model read it (its first three bands), enlarged
+    ``zoom`` times, under a caption with the three counts.
+    """
+    from detector.quicklook import outlined, write_png
+
+    found = item.found[item.found.score >= conf]
+    hit_labels, hit_found = matches(item.labels, found)
+    missed = np.setdiff1d(np.arange(len(item.labels)), hit_labels)
+    false = np.setdiff1d(np.arange(len(found)), hit_found)
+    assert item.scene is not None
+    picture = outlined(
+        item.scene,
+        [
+            (item.labels[hit_labels], FOUND_BGR),
+            (item.labels[missed], MISSED_BGR),
+            (obb_corners(found.obb[false]), FALSE_BGR),
+        ],
+        zoom,
+        f"{item.name} at {conf:g}:  found {len(hit_labels)}  missed {len(missed)}  false alarms {len(false)}",
+    )
+    return write_png(out, picture)
 
 
 def average_precision(items: list[Item], cls: int, iou: float = 0.5) -> tuple[float, np.ndarray, np.ndarray]:
@@ -226,7 +267,7 @@ def items_from_coco(
         # the overlap shipwatch detect gives the scene: the longest ship at its true ground sample distance
         gsd = ground_sample_distance(scene.crs, scene.transform, scene.width, scene.height)
         result = detect_scene(scene, detector, DetectSettings(overlap=overlap_for_gsd(gsd, side), scale=scale))
-        items.append(Item(port, polygons, np.zeros(len(polygons), np.int64), result.detections))
+        items.append(Item(port, polygons, np.zeros(len(polygons), np.int64), result.detections, scene))
     return items
 
 
@@ -330,6 +371,11 @@ def main() -> int:
     p.add_argument("--pick-threshold", action="store_true", help="report the F1-maximising threshold")
     p.add_argument("--json", type=Path, required=True)
     p.add_argument("--pr", type=Path, help="precision-recall PNG (default: beside the JSON)")
+    p.add_argument(
+        "--pictures", type=Path, metavar="DIR",
+        help="with --coco: DIR/<port>.png, each scene at the operating threshold, ships found green, missed magenta, "
+        "false alarms yellow",
+    )  # fmt: skip
     a = p.parse_args()
     os.environ.setdefault("YOLO_OFFLINE", "1")
     if a.fold and (a.weights or a.data or a.ports):
@@ -339,6 +385,8 @@ def main() -> int:
         p.error("pass --weights, or one --fold per fold")
     if not a.data and not (a.coco and a.scenes):
         p.error("pass --data, or --coco with --scenes")
+    if a.pictures and a.data:
+        p.error("--pictures draws whole scenes: pass --coco with --scenes")
     try:
         return run(a, p, folds)
     except (ShipwatchError, OSError) as exc:  # bad input: one line naming the file, the problem and the fix
@@ -431,6 +479,9 @@ def run(a: argparse.Namespace, p: argparse.ArgumentParser, folds: list[tuple[str
     fig.tight_layout()
     with atomic_path(a.pr or a.json.with_suffix(".pr.png"), ".png") as tmp:
         fig.savefig(tmp, dpi=100)
+    if a.pictures:
+        for it in tqdm(items, desc="pictures", unit="scene", dynamic_ncols=True):
+            draw_item(it, a.conf, a.pictures / f"{it.name}.png")
     return 0
 
 

@@ -155,3 +155,26 @@ def test_usage_mistakes_are_one_line_and_exit_2(tmp_path: Path) -> None:
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-800:]
         assert f"error: {said}" in proc.stderr
     assert not (tmp_path / "out.json").exists()
+
+
+def test_pictures_outline_found_missed_and_false_alarms_in_their_colours(tmp_path: Path, make_geotiff) -> None:  # type: ignore[no-untyped-def]
+    import cv2
+
+    from detector.raster import open_scene
+
+    scene = open_scene(make_geotiff("port.tif", data=np.zeros((3, 60, 80), np.uint8)))
+    labels = [square(15, 15), square(60, 40)]  # the first found, the second missed
+    it = evaluate.Item("port", np.array(labels), np.zeros(2, np.int64), found((15, 15, 0.9), (40, 50, 0.8), (60, 40, 0.1)), scene)
+    out = evaluate.draw_item(it, 0.5, tmp_path / "pictures" / "port.png", zoom=2)
+    image = cv2.imread(str(out))
+    strip = 24  # the caption above the scene
+    assert image.shape == (strip + 120, 160, 3)
+
+    def colours(x0: int, y0: int, x1: int, y1: int) -> set[tuple[int, ...]]:
+        """The colours along a label's outline, zoomed: its top edge, in scene pixels."""
+        return {tuple(int(v) for v in image[strip + 2 * y0, x]) for x in range(2 * x0 + 2, 2 * x1 - 2)}
+
+    assert colours(10, 10, 20, 20) == {evaluate.FOUND_BGR}
+    assert colours(55, 35, 65, 45) == {evaluate.MISSED_BGR}
+    assert colours(35, 45, 45, 55) == {evaluate.FALSE_BGR}  # 0.8 in open water: a false alarm
+    assert image[: strip - 2].any()  # the caption (0.1, in the missed ship, is below the threshold: not drawn)
