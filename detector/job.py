@@ -231,10 +231,14 @@ def _yolo(weights: Path, spec: ModelSpec | None, o: DetectOptions) -> Detector:
     classes = spec.ship_class_ids if spec else ()
     conf = o.conf if o.conf is not None else spec.conf if spec else 0.25
     if spec is not None and spec.members:
-        members = [
-            YoloDetector(path, member, MEMBER_CONF, o.iou, o.max_det, o.device, o.backend, o.head, classes, sha)
-            for member, path, sha in resolve_members(spec, o.trust_weights)
-        ]
+        try:
+            members = [
+                YoloDetector(path, member, MEMBER_CONF, o.iou, o.max_det, o.device, o.backend, o.head, classes, sha)
+                for member, path, sha in resolve_members(spec, o.trust_weights)
+            ]
+        except UsageError as exc:  # an option a member cannot take: say which model the user has to name instead
+            names = ", ".join(m.model for m in spec.members)
+            raise UsageError(f"{exc} (it is a member of {spec.name}: {names}; --weights runs one of them alone)") from None
         return EnsembleDetector(members, [spec.member_channels(m) for m in spec.members], conf)
     sha = spec.sha256 if spec else None
     return YoloDetector(weights, spec, conf, o.iou, o.max_det, o.device, o.backend, o.head, classes, sha)

@@ -123,3 +123,15 @@ def test_a_bad_ensemble_entry_is_refused(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("SHIPWATCH_MODELS_DIR", str(tmp_path))
     with pytest.raises(WeightsError, match=problem):
         registry()
+
+
+@pytest.mark.real_model
+def test_an_option_a_member_cannot_take_names_the_ensemble_and_the_way_out() -> None:
+    from detector.errors import UsageError
+    from detector.job import DetectOptions, _yolo
+    from detector.yolo import Head
+
+    spec = registry()["s2-ensemble"]
+    with pytest.raises(UsageError, match="NMS-free head") as caught:
+        _yolo(Path("unused"), spec, DetectOptions(head=Head.END2END))
+    assert "member of s2-ensemble: yolo26n-obb-s2-nir, yolov8n-obb-s2-nir; --weights runs one of them alone" in str(caught.value)
