@@ -13,7 +13,7 @@ import glob
 import io
 import json
 import os
-import tempfile
+import secrets
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -60,10 +60,7 @@ def atomic_path(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in path.parent.glob(f".{glob.escape(path.name)}.*"):
         stale.unlink(missing_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
-    tmp.unlink()  # the writer makes it (an empty file is not a GeoPackage)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}{suffix}")  # the writer makes it
     try:
         yield tmp
         with open(tmp, "rb+") as f:
