@@ -15,6 +15,9 @@ Matching rules, stated:
     when its oriented-box IoU with an unmatched label of its class is >= 0.5;
     all-point interpolated precision-recall area (VOC 2010+).
   * count error per scene: |found - labelled| / labelled at the threshold.
+  * COCO labels (--coco) are all ships: only the model's ship classes are
+    predictions (a registry entry's ship classes; for a file its one class,
+    or its classes named ship), so a DOTA model's planes count for nothing.
   * recall by a labelled ship's length (its outline's longer side, in pixels
     of the evaluated images: scene pixels with --coco), at the threshold.
   * on whole scenes (--coco), a 95% interval of F1 from resampling the
@@ -251,9 +254,27 @@ def items_from_yaml(data: Path, split: str, detector) -> list[Item]:  # type: ig
     return items
 
 
+def ship_class_ids(weights: str, names: tuple[str, ...], spec: ModelSpec | None) -> tuple[int, ...]:
+    """The model classes that COCO ship labels are scored against: a DOTA model's planes and harbours are not ships.
+
+    The registry's ship classes for a registry name; for a file, its only
+    class, or those named "ship".
+    """
+    if spec is not None:
+        return spec.ship_class_ids
+    ids = (0,) if len(names) == 1 else tuple(k for k, name in enumerate(names) if name.lower() == "ship")
+    if not ids:
+        raise UsageError(
+            f"{weights}: none of its classes {list(names)} is named ship, and COCO scenes are scored as ships; "
+            "evaluate a one-class ship model, or one with a class named ship"
+        )
+    return ids
+
+
 def items_from_coco(
-    ann: Path, scenes: Path, bands: tuple[str, ...] | None, ports: list[str], detector, scale: float
+    ann: Path, scenes: Path, bands: tuple[str, ...] | None, ports: list[str], detector, scale: float, ships: tuple[int, ...]
 ) -> list[Item]:  # type: ignore[no-untyped-def]
+    """Whole scenes through the detect engine; the ``ships`` classes' boxes kept, as class 0 like the labels."""
     from detector.engine import DetectSettings, detect_scene, window_side
     from detector.georef import ground_sample_distance
     from detector.tiling import overlap_for_gsd
@@ -267,8 +288,10 @@ def items_from_coco(
     for port, scene, polygons in tqdm(labelled, desc="scenes", unit="scene", total=len(ports) or None, dynamic_ncols=True):
         # the overlap shipwatch detect gives the scene: the longest ship at its true ground sample distance
         gsd = ground_sample_distance(scene.crs, scene.transform, scene.width, scene.height)
-        result = detect_scene(scene, detector, DetectSettings(overlap=overlap_for_gsd(gsd, side), scale=scale))
-        items.append(Item(port, polygons, np.zeros(len(polygons), np.int64), result.detections, scene))
+        result = detect_scene(scene, detector, DetectSettings(overlap=overlap_for_gsd(gsd, side), classes=ships, scale=scale))
+        found = result.detections
+        found = Detections(found.obb, found.score, np.zeros(len(found), np.int64), found.window)
+        items.append(Item(port, polygons, np.zeros(len(polygons), np.int64), found, scene))
     return items
 
 
@@ -409,13 +432,15 @@ def run(a: argparse.Namespace, p: argparse.ArgumentParser, folds: list[tuple[str
             a.conf = spec.conf if spec else 0.25
         if a.scale is None:
             a.scale = spec.scale if spec else 1.0
-        if names and detector.class_names != names:
-            p.error(f"{weights}: its classes {detector.class_names} differ from the other folds' {names}")
-        names = detector.class_names
         if a.data:
+            if names and detector.class_names != names:
+                p.error(f"{weights}: its classes {detector.class_names} differ from the other folds' {names}")
+            names = detector.class_names
             fold_items.append(items_from_yaml(a.data, a.split, detector))
         else:
-            fold_items.append(items_from_coco(a.coco, a.scenes, bands, ports, detector, a.scale))
+            ships = ship_class_ids(weights, detector.class_names, spec)
+            names = ("ship",)
+            fold_items.append(items_from_coco(a.coco, a.scenes, bands, ports, detector, a.scale, ships))
     items = [it for fold in fold_items for it in fold]
     ap = {}
     curves = {}
