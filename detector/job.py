@@ -56,7 +56,7 @@ from detector.readers import ReaderPool
 from detector.records import Ship
 from detector.runtimes import Backend
 from detector.store import SceneKey, SceneRow, Store
-from detector.tiling import overlap_for_gsd, tile_windows
+from detector.tiling import overlap_for_gsd, window_count
 from detector.yolo import DEFAULT_MAX_DET, Detector, Device, Head, YoloDetector
 
 __all__ = ["DetectOptions", "Engine", "JobReport", "SceneOutcome", "run_detect", "scene_content_hash"]
@@ -415,7 +415,7 @@ class _Job:
         side = window_side(input_size, scale)
         overlap = o.overlap if o.overlap is not None else overlap_for_gsd(gsd, side)
         settings = DetectSettings(overlap, self.batch_size, spec.ship_class_ids if spec else (), o.keep_cut, scale=scale)
-        n_windows = sum(1 for _ in tile_windows(scene.width, scene.height, side, overlap))
+        n_windows = window_count(scene.width, scene.height, side, overlap)
         self.progress.scene_started(path, n_windows, scene.width * scene.height * (gsd or 0.0) ** 2 / 1e6)
         aoi_px = aoi_in_pixels(self.aoi, scene.crs, scene.transform) if self.aoi is not None else None
         result = self._run(key, scene, settings, aoi_px)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from rasterio.windows import Window
 
-__all__ = ["overlap_for_gsd", "tile_windows", "window_starts"]
+__all__ = ["overlap_for_gsd", "tile_windows", "window_count", "window_starts"]
 
 #: Longest ship the default overlap is sized for, in metres (a VLCC is ~330 m).
 MAX_SHIP_LENGTH_M = 400.0
@@ -47,6 +47,11 @@ def tile_windows(width: int, height: int, size: int, overlap: int) -> Iterator[W
     for row in window_starts(height, size, overlap):
         for col in cols:
             yield Window(col, row, size, size)
+
+
+def window_count(width: int, height: int, size: int, overlap: int) -> int:
+    """How many windows :func:`tile_windows` lays, without laying them."""
+    return len(window_starts(width, size, overlap)) * len(window_starts(height, size, overlap))
 
 
 def overlap_for_gsd(gsd_m: float | None, size: int, max_ship_m: float = MAX_SHIP_LENGTH_M) -> int:

@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from detector.tiling import overlap_for_gsd, tile_windows, window_starts
+from detector.tiling import overlap_for_gsd, tile_windows, window_count, window_starts
 
 
 @given(extent=st.integers(1, 5000), size=st.integers(8, 1024), frac=st.floats(0, 0.9))
@@ -26,7 +26,9 @@ def test_window_starts_cover_the_axis_and_stay_inside(extent: int, size: int, fr
 def test_windows_cover_every_pixel(width: int, height: int, size: int, frac: float) -> None:
     overlap = int(size * frac)
     covered = np.zeros((height, width), np.int32)
-    for w in tile_windows(width, height, size, overlap):
+    windows = list(tile_windows(width, height, size, overlap))
+    assert window_count(width, height, size, overlap) == len(windows)
+    for w in windows:
         assert (w.width, w.height) == (size, size)
         assert w.col_off >= 0 and w.row_off >= 0
         if width >= size:
