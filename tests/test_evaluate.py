@@ -190,3 +190,22 @@ def test_coco_scores_only_ship_classes() -> None:
     assert evaluate.ship_class_ids("s2.pt", ("vessel",), None) == (0,)  # a one-class model's class is the ship
     with pytest.raises(evaluate.UsageError, match=r"cars.pt: none of its classes \['plane', 'car'\] is named ship"):
         evaluate.ship_class_ids("cars.pt", ("plane", "car"), None)
+
+
+@pytest.mark.real_model
+def test_coco_scenes_score_a_dota_model_by_its_ships_only(tmp_path: Path) -> None:
+    """A 15-class DOTA model on a labelled Sentinel-2 port: AP for ships, not for class 0 (plane)."""
+    import json
+
+    from tests.conftest import shared
+
+    s2 = shared("sen2ships-dev")
+    out = tmp_path / "dota.json"
+    cmd = [sys.executable, str(REPO / "scripts" / "evaluate.py"), "--weights", "yolo26n-obb-dota", "--scale", "3",
+           "--coco", str(s2 / "annotations.json"), "--scenes", str(s2), "--ports", "algiers", "--json", str(out)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-800:]
+    report = json.loads(out.read_text())
+    assert list(report["ap50"]) == ["ship"]
+    # Algiers' large ships are within a DOTA model's reach at 3x: some found, so ship AP is above 0.
+    assert report["per_scene"]["algiers"]["matched"] > 0 and report["map50"] > 0
