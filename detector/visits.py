@@ -66,7 +66,17 @@ from shapely.geometry.base import BaseGeometry
 from detector.errors import UsageError
 from detector.zones import Zone, ZoneKind
 
-__all__ = ["DEFAULT_LINKS", "Acquisition", "LinkParams", "Sightings", "Visit", "expected_vessels", "link_visits", "zone_totals"]
+__all__ = [
+    "DEFAULT_LINKS",
+    "Acquisition",
+    "LinkParams",
+    "Sightings",
+    "Visit",
+    "expected_vessels",
+    "link_visits",
+    "outside_every_zone",
+    "zone_totals",
+]
 
 
 @dataclass(frozen=True)
@@ -330,6 +340,23 @@ def _assign(
         keep = cost[a, b] < 0
         matches += list(zip(ur[a[keep]].tolist(), uc[b[keep]].tolist(), (-cost[a, b][keep]).tolist(), strict=True))
     return matches
+
+
+def outside_every_zone(acquisitions: Sequence[Acquisition], sightings: Sightings, zones: Sequence[Zone]) -> bool:
+    """True when the images and their detections all lie outside ``zones``: most likely another port's zones.
+
+    Judged by the images' footprints where they have them, and by the
+    detections; False when neither says anything (no footprint, no detection).
+    """
+    if not zones or not acquisitions:
+        return False
+    area = shapely.union_all([z.polygon for z in zones])
+    footprints = [a.footprint for a in acquisitions if a.footprint is not None]
+    if any(fp.intersects(area) for fp in footprints):
+        return False
+    if shapely.contains_xy(area, sightings.lon, sightings.lat).any():
+        return False
+    return bool(footprints) or len(sightings.acq) > 0
 
 
 def link_visits(

@@ -14,7 +14,7 @@ from detector.ais import read_ais
 from detector.cli.main import main
 from detector.errors import UsageError
 from detector.sightings import load_sightings
-from detector.visits import Acquisition, Sightings, _fit_stays, _stays, link_visits
+from detector.visits import Acquisition, Sightings, _fit_stays, _stays, link_visits, outside_every_zone
 from detector.zones import Zone, ZoneKind, load_zones
 from tests.conftest import shared
 
@@ -214,3 +214,24 @@ def test_visits_cli_on_a_detections_csv(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("acquired_at,lon,lat\n2024-05-01T01:30:00Z,533.0,42.7\n")
     assert main(["visits", "--detections", str(bad), "--out", str(out)]) == 2
+
+
+def test_images_and_detections_outside_every_zone_are_told(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    genoa = shapely.box(8.85, 44.38, 8.95, 44.42)  # another port's footprint
+    ship_there = sightings([(0, 8.9, 44.4)])
+    assert outside_every_zone([Acquisition(T0, genoa)], ship_there, [BERTH])
+    assert outside_every_zone([Acquisition(T0, genoa)], sightings([]), [BERTH])  # nothing found, and nothing looked at the berth
+    assert not outside_every_zone([Acquisition(T0, genoa.union(BERTH.polygon))], ship_there, [BERTH])  # the berth was seen, empty
+    assert not outside_every_zone([Acquisition(T0)], sightings([(0, 133.045, 42.742)]), [BERTH])  # a ship at the berth
+    assert outside_every_zone([Acquisition(T0)], ship_there, [BERTH])  # no footprint: the detections tell
+    assert not outside_every_zone([Acquisition(T0)], sightings([]), [BERTH])  # no footprint, no detection: nothing to tell by
+    p = tmp_path / "genoa.csv"
+    p.write_text("acquired_at,lon,lat,length_m,class\n2023-07-10T10:20:00Z,8.9,44.4,120,ship\n")
+    assert main(["visits", "--detections", str(p), "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert "warning: no image (1) and no detection (1) lies in any zone of the default, Vostochny's" in err
+    capsys.readouterr()
+    vostochny = tmp_path / "vostochny.csv"
+    vostochny.write_text("acquired_at,lon,lat,length_m,class\n2024-05-01T01:30:00Z,133.0435,42.7420,180,ship\n")
+    assert main(["visits", "--detections", str(vostochny), "--out", str(tmp_path / "out2")]) == 0
+    assert "warning" not in capsys.readouterr().err

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from detector.ais import read_ais
-from detector.cli.visits import detector_rates
+from detector.cli.visits import detector_rates, warn_if_outside_zones
 from detector.errors import UsageError
 from detector.evidence import read_watchlist, visits_with_evidence
 from detector.export import read_visits
@@ -51,6 +51,7 @@ def report(
         store = load_store(db)
         tracks = read_ais(ais) if ais else None
         vessels = read_watchlist(watchlist) if watchlist else []
+        warn_if_outside_zones(store.acquisitions, store.sightings, zone_list, zones)
         found = visits_with_evidence(store.acquisitions, store.sightings, zone_list, None, tracks, vessels)
         with Store(db) as opened:
             stats = review_stats(opened)

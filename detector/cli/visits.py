@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import click
@@ -13,8 +13,21 @@ from detector.evidence import read_watchlist, visits_with_evidence
 from detector.export import write_visits
 from detector.gpkg import visit_layers, write_gpkg
 from detector.sightings import load_sightings
-from detector.visits import zone_totals
-from detector.zones import load_zones
+from detector.visits import Acquisition, Sightings, outside_every_zone, zone_totals
+from detector.zones import Zone, load_zones
+
+
+def warn_if_outside_zones(
+    acquisitions: Sequence[Acquisition], sightings: Sightings, zones: Sequence[Zone], path: Path | None
+) -> None:
+    """Say so on stderr when no image or detection meets the zones: every count would be 0 for that reason alone."""
+    if outside_every_zone(acquisitions, sightings, zones):
+        which = str(path) if path else "the default, Vostochny's"
+        click.echo(
+            f"warning: no image ({len(acquisitions)}) and no detection ({len(sightings.acq)}) lies in any zone of {which}; "
+            "the zones are likely another port's: pass --zones with a GeoJSON of your port's (polygons with name and kind)",
+            err=True,
+        )
 
 
 def detector_rates(command: Callable[..., None]) -> Callable[..., None]:
@@ -79,6 +92,7 @@ def visits(
     acquisitions, sightings = load_sightings(db, detections)
     tracks = read_ais(ais) if ais else None
     vessels = read_watchlist(watchlist) if watchlist else []
+    warn_if_outside_zones(acquisitions, sightings, zone_list, zones)
     found = visits_with_evidence(acquisitions, sightings, zone_list, TankerModel(classify_config), tracks, vessels)
     paths = (
         *write_visits(out_dir, found, period, recall, precision),
