@@ -25,7 +25,7 @@ from detector.export import atomic_write_text, period_of
 from detector.quicklook import scene_picture, ship_crop
 from detector.raster import Scene, open_for_viewing
 from detector.sightings import StoreSightings
-from detector.visits import Visit, expected_vessels
+from detector.visits import Visit, expected_vessels, outside_every_zone
 from detector.zones import Zone, ZoneKind
 
 __all__ = ["ReportInput", "write_report"]
@@ -189,8 +189,18 @@ def write_report(data: ReportInput, out: Path) -> Path:
     dark = [x for x in v if x.dark]
     low = sum(x.barrels_low or 0 for x in tankers)
     high = sum(x.barrels_high or 0 for x in tankers)
-    first = min((x.first_seen for x in v), default=None)
-    last = max((x.last_seen for x in v), default=None)
+    # The span the report covers: its images' (a store), else its visits'.
+    if data.store and data.store.acquisitions:
+        times = [a.time for a in data.store.acquisitions]
+        span = (
+            f"1 image, {_fmt(times[0])} UTC. "
+            if len(times) == 1
+            else f"{len(times)} images from {_fmt(min(times))} to {_fmt(max(times))} UTC. "
+        )
+    elif v:
+        span = f"Visits from {_fmt(min(x.first_seen for x in v))} to {_fmt(max(x.last_seen for x in v))} UTC. "
+    else:
+        span = ""
     n_scenes = len(data.store.scenes) if data.store else None
     estimated = sum(expected_vessels(x, data.recall, data.precision) for x in v)
     cards = [
@@ -202,7 +212,11 @@ def write_report(data: ReportInput, out: Path) -> Path:
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(data.title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{html.escape(data.title)}</h1>",
-        f"<p class='muted'>{_fmt(first)} to {_fmt(last)} UTC. Every count below comes from detections in the store; every visit lists its sightings.</p>",
+        f"<p class='muted'>{span}Every count below comes from detections in the store; every visit lists its sightings.</p>",
+        "<p><b>No image and no detection meets any of the zones</b>, so every count below is 0 for that reason alone: "
+        "the zones are likely another port's. Run shipwatch report again with --zones for this port.</p>"
+        if data.store and outside_every_zone(data.store.acquisitions, data.store.sightings, data.zones)
+        else "",
         "<div class='cards'>" + "".join(f"<div class='card'><b>{_fmt(n)}</b>{html.escape(k)}</div>" for k, n in cards) + "</div>",
         "<h2>Visits per week, by zone and class</h2>", f"<img class='chart' alt='visits per week' src='{_weekly(data.visits, data.zones)}'>",
         "<h2>Timeline per berth</h2>", f"<img class='chart' alt='timeline per berth' src='{_timeline(data.visits, data.zones)}'>",

@@ -53,6 +53,8 @@ def test_demo_counts_visits_beside_the_truth(tmp_path: Path, capsys: pytest.Capt
     assert page.count("<img") >= 3 and "data:image/png;base64," in page
     assert "http://" not in page and "https://" not in page  # opens with no network
     assert "visits estimated (recall 1, precision 1)" in page
+    assert f"{len(list((demo / 'scenes').iterdir()))} images from 2024-" in page  # the span its images cover
+    assert "No image and no detection meets any of the zones" not in page
 
 
 def test_each_ship_is_drawn_from_a_real_chip_of_about_its_length() -> None:

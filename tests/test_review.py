@@ -68,7 +68,9 @@ def test_review_sessions_then_export_and_train(store_dir: Path, tmp_path: Path) 
     assert any((tmp_path / "runs" / "reviewed" / "weights").glob("*.pt"))
     report = tmp_path / "report"
     assert main(["report", "--db", str(db), "--out", str(report)]) == 0
-    assert "3 detections reviewed: 2 accepted, 1 rejected" in (report / "report.html").read_text()
+    page = (report / "report.html").read_text()
+    assert "3 detections reviewed: 2 accepted, 1 rejected" in page
+    assert "1 image, " in page and "No image and no detection meets any of the zones" in page  # a marina, not Vostochny
 
 
 def test_a_killed_session_keeps_its_decisions(store_dir: Path, tmp_path: Path) -> None:
