@@ -432,9 +432,7 @@ def run(a: argparse.Namespace, p: argparse.ArgumentParser, folds: list[tuple[str
             a.conf = spec.conf if spec else 0.25
         if a.scale is None:
             a.scale = spec.scale if spec else 1.0
-        if a.data:
-            if names and detector.class_names != names:
-                p.error(f"{weights}: its classes {detector.class_names} differ from the other folds' {names}")
+        if a.data:  # one model (--fold takes --coco): its classes are the data's
             names = detector.class_names
             fold_items.append(items_from_yaml(a.data, a.split, detector))
         else:
