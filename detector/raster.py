@@ -10,6 +10,11 @@ the 2nd and 98th percentiles of valid pixels, measured on a decimated read of
 the whole scene (never by dropping the low byte). A 16- or 32-bit integer file
 with no nodata value takes 0 in every band as nodata (Sentinel-2's and
 Landsat's fill).
+
+A band folder may also hold Sentinel-2 L2A's scene classification (a file
+named with ``SCL``, on the bands' grid or a coarser one over the same area).
+Its cloud classes (:data:`SCL_CLOUD_CLASSES`) count as nodata: they neither
+set the stretch, nor give ships, nor count as seen.
 """
 
 from __future__ import annotations
@@ -40,11 +45,13 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "RASTER_SUFFIXES",
     "S2_TRUE_COLOUR",
+    "SCL_CLOUD_CLASSES",
     "BandRef",
     "Scene",
     "SceneReader",
     "band_indices",
     "bands_read",
+    "cloud_file",
     "open_for_viewing",
     "open_named_bands",
     "open_scene",
@@ -59,6 +66,10 @@ _SAMPLE_SIDE = 1024
 #: Sentinel-2 band names stacked as red, green, blue (a band folder's default).
 S2_TRUE_COLOUR = ("B04", "B03", "B02")
 _BAND_NAME = re.compile(r"(?<![A-Za-z0-9])(B(?:0[1-9]|1[0-2]|8A))(?![0-9])", re.IGNORECASE)
+_SCL_NAME = re.compile(r"(?<![A-Za-z0-9])SCL(?![A-Za-z0-9])", re.IGNORECASE)
+#: Scene classification (SCL) values masked as clouds: cloud medium probability, cloud high probability,
+#: thin cirrus. Cloud shadows (3) are kept: SCL often calls dark water shadow, and ships show in shadow.
+SCL_CLOUD_CLASSES = (8, 9, 10)
 
 # Tuned for windowed reads: no directory listing on open, a block cache that
 # holds a few rows of windows, official EPSG definitions over odd GeoTIFF keys.
@@ -84,6 +95,7 @@ class ReadSpec:
     nodata: float | None
     stretch: tuple[tuple[float, float], ...] | None
     internal_mask: bool
+    clouds: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +115,8 @@ class Scene:
         valid_sample: a decimated map of valid pixels over the whole scene,
             used to skip windows without data before reading them.
         internal_mask: the file has an internal mask or alpha band.
+        clouds: a band folder's scene classification (SCL) file, whose
+            cloud classes are nodata; None without one.
     """
 
     path: Path
@@ -117,6 +131,7 @@ class Scene:
     acquired_at: datetime | None
     valid_sample: NDArray[np.bool_]
     internal_mask: bool = False
+    clouds: Path | None = None
 
     @property
     def name(self) -> str:
@@ -128,7 +143,9 @@ class Scene:
 
     @property
     def read_spec(self) -> ReadSpec:
-        return ReadSpec(self.path, self.bands, self.width, self.height, self.nodata, self.stretch, self.internal_mask)
+        return ReadSpec(
+            self.path, self.bands, self.width, self.height, self.nodata, self.stretch, self.internal_mask, self.clouds
+        )
 
     @property
     def all_nodata(self) -> bool:
@@ -159,6 +176,16 @@ def band_files(folder: Path) -> dict[str, Path]:
         if match:
             found.setdefault(match.group(1).upper(), child)
     return found
+
+
+def cloud_file(folder: Path) -> Path | None:
+    """A band folder's scene classification (SCL) file, if it has one."""
+    if not folder.is_dir():
+        return None
+    found = [
+        c for c in sorted(folder.iterdir()) if c.is_file() and c.suffix.lower() in RASTER_SUFFIXES and _SCL_NAME.search(c.stem)
+    ]
+    return found[0] if found else None
 
 
 def band_names(path: Path) -> tuple[str, ...]:
@@ -301,6 +328,30 @@ def _check_grid(refs: tuple[BandRef, ...], datasets: dict[Path, rasterio.Dataset
             )
 
 
+def _check_clouds(path: Path, ds: rasterio.DatasetReader, grid: rasterio.DatasetReader) -> None:
+    """The SCL file must cover the bands' area in their CRS, on their grid or a coarser one."""
+    ok = (
+        ds.count >= 1
+        and ds.crs == grid.crs
+        and all(abs(a - b) <= max(abs(ds.res[0]), abs(ds.res[1])) for a, b in zip(ds.bounds, grid.bounds, strict=True))
+    )
+    if not ok:
+        raise _fail(
+            path,
+            f"scene classification grid ({ds.width}x{ds.height}, {ds.crs}, bounds {tuple(round(b, 1) for b in ds.bounds)}) "
+            f"does not cover the bands' ({grid.width}x{grid.height}, {grid.crs}, bounds {tuple(round(b, 1) for b in grid.bounds)})",
+            "export SCL over the same area and CRS as the bands, or remove it to read the scene without a cloud mask",
+        )
+
+
+def _clear(ds: rasterio.DatasetReader, window: Window, width: int, height: int, shape: tuple[int, int]) -> NDArray[np.bool_]:
+    """Pixels not cloud by the SCL dataset ``ds``, over ``window`` of a ``width`` x ``height`` scene, at ``shape``."""
+    fx, fy = ds.width / width, ds.height / height
+    scl_window = Window(window.col_off * fx, window.row_off * fy, window.width * fx, window.height * fy)
+    scl = ds.read(1, window=scl_window, out_shape=shape, resampling=Resampling.nearest)
+    return ~np.isin(scl, SCL_CLOUD_CLASSES)
+
+
 def _georeference(path: Path, ds: rasterio.DatasetReader) -> tuple[CRS | None, Affine | None]:
     if ds.transform == Affine.identity() or ds.crs is None:
         if ds.gcps[0] or ds.rpcs:
@@ -373,6 +424,10 @@ def open_scene(
                     f"header claims {ds.width}x{ds.height} px ({ds.width * ds.height / 1e9:.1f} Gpx), over the {max_pixels / 1e9:g} Gpx limit",
                     "crop the scene (gdal_translate -srcwin) or raise --max-pixels",
                 )
+            clouds = cloud_file(path)
+            if clouds is not None:
+                datasets[clouds] = _open(clouds)
+                _check_clouds(clouds, datasets[clouds], ds)
             crs, transform = _georeference(path, ds)
             if crs is None and not allow_ungeoreferenced:
                 raise GeoreferenceError(
@@ -387,7 +442,7 @@ def open_scene(
             shape = (max(1, round(ds.height * scale)), max(1, round(ds.width * scale)))
             mask_sample = _dataset_mask(ds, refs[0].index, shape)
             stretch = None
-            if dtype == "uint8" and nodata is None and mask_sample is None:
+            if dtype == "uint8" and nodata is None and mask_sample is None and clouds is None:
                 # Nothing to learn from a sample: every pixel is valid and used as is.
                 # Reading the last pixel of each file still catches a truncated tail early.
                 valid = np.ones((1, 1), bool)
@@ -399,6 +454,8 @@ def open_scene(
                 valid = _valid(sample, nodata)
                 if mask_sample is not None:
                     valid &= mask_sample
+                if clouds is not None:
+                    valid &= _clear(datasets[clouds], Window(0, 0, ds.width, ds.height), ds.width, ds.height, shape)
                 if dtype != "uint8":
                     stretch = tuple(_percentiles(band[valid]) for band in sample)
             tags = ds.tags()
@@ -422,6 +479,7 @@ def open_scene(
         acquired_at=acquisition_time(path, tags, acquired, names),
         valid_sample=valid,
         internal_mask=mask_sample is not None,
+        clouds=clouds,
     )
 
 
@@ -459,9 +517,9 @@ class SceneReader:
     def __enter__(self) -> SceneReader:
         self._env.__enter__()
         try:
-            for ref in self.scene.bands:
-                if ref.path not in self._datasets:
-                    self._datasets[ref.path] = _open(ref.path)
+            for file in [ref.path for ref in self.scene.bands] + ([self.scene.clouds] if self.scene.clouds else []):
+                if file not in self._datasets:
+                    self._datasets[file] = _open(file)
         except BaseException:
             self.close()
             raise
@@ -480,7 +538,7 @@ class SceneReader:
         """Read ``window`` as (h, w, channels) uint8 and an (h, w) valid mask.
 
         Parts of the window outside the scene are zero and invalid; so are
-        nodata pixels.
+        nodata pixels and clouds (a band folder's SCL).
 
         Raises:
             SceneReadError: when the file cannot be read (truncated, corrupt).
@@ -496,6 +554,8 @@ class SceneReader:
             if scene.internal_mask:
                 first = scene.bands[0]
                 valid &= self._datasets[first.path].read_masks(first.index, window=inner) > 0
+            if scene.clouds is not None:
+                valid &= _clear(self._datasets[scene.clouds], inner, scene.width, scene.height, valid.shape)
         except RasterioError as exc:
             raise _fail(
                 scene.path, f"read failed at window {inner}, the file is truncated or corrupt", "re-download or re-export it"

@@ -207,3 +207,46 @@ def test_rotated_geotransform_is_kept(make_geotiff) -> None:
     rotated = Affine.translation(500000, 4750000) @ Affine.rotation(30) @ Affine.scale(0.5, -0.5)
     scene = open_scene(make_geotiff("rot.tif", transform=rotated))
     assert scene.transform is not None and scene.transform.almost_equals(rotated)
+
+
+def cloudy_folder(make_geotiff, tmp_path: Path, scl: bool = True) -> Path:  # type: ignore[no-untyped-def]
+    """A 16-bit band folder (B03, B04, B08), 80 x 60 px at 0.5 m, a bright cloud over its top right and, when
+    ``scl``, Sentinel-2's scene classification at half the resolution marking it (9, cloud high probability)."""
+    rng = np.random.default_rng(1)
+    cloud = np.zeros((60, 80), bool)
+    cloud[:30, 40:] = True
+    for band in ("B03", "B04", "B08"):
+        data = rng.integers(500, 3000, (1, 60, 80)).astype(np.uint16)
+        data[0][cloud] = 60000
+        make_geotiff(f"port/T52_{band}.tif", data=data)
+    if scl:
+        classes = np.full((1, 30, 40), 6, np.uint8)  # water
+        classes[0, :15, 20:] = 9
+        make_geotiff("port/T52_SCL_20m.tif", data=classes, transform=Affine(1.0, 0, 500000.0, 0, -1.0, 4750000.0))
+    return tmp_path / "port"
+
+
+def test_scl_clouds_are_nodata_for_the_stretch_and_the_windows(make_geotiff, tmp_path: Path) -> None:
+    folder = cloudy_folder(make_geotiff, tmp_path)
+    scene = open_scene(folder, band_indices(folder, ("B08", "B04", "B03")))
+    assert scene.clouds == folder / "T52_SCL_20m.tif"
+    clear = np.ones((60, 80), bool)
+    clear[:30, 40:] = False
+    assert (scene.valid_sample == clear).all()
+    # the stretch is measured on the clear pixels alone: the cloud's 60000 would have set its top
+    with rasterio.open(folder / "T52_B08.tif") as ds:
+        b08 = ds.read(1)
+    assert scene.stretch[0] == pytest.approx(tuple(np.percentile(b08[clear].astype(float), (2, 98))))  # type: ignore[index]
+    rgb, valid = read(scene, Window(30, 20, 32, 32))  # half a window under the cloud, mapped from the 1 m SCL grid
+    assert (valid == clear[20:52, 30:62]).all()
+    assert (rgb[~valid] == 0).all() and rgb[valid].any()
+
+
+def test_a_scene_classification_on_another_area_is_refused(make_geotiff, tmp_path: Path) -> None:
+    folder = cloudy_folder(make_geotiff, tmp_path, scl=False)
+    make_geotiff(
+        "port/T52_SCL.tif", data=np.full((1, 30, 40), 9, np.uint8), transform=Affine(1.0, 0, 600000.0, 0, -1.0, 4750000.0)
+    )
+    with pytest.raises(SceneReadError, match=r"T52_SCL.tif: scene classification grid .* does not cover the bands'") as exc:
+        open_scene(folder, band_indices(folder, ("B08", "B04", "B03")))
+    assert "export SCL over the same area and CRS as the bands, or remove it" in str(exc.value)
