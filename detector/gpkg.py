@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import shapely
 from numpy.typing import NDArray
+from shapely.geometry.base import BaseGeometry
 
 from detector.export import PROPERTIES, VISIT_COLUMNS, atomic_path, ship_properties, visit_row
 from detector.records import Ship
@@ -102,6 +103,13 @@ def write_gpkg(path: Path, layers: Sequence[Layer]) -> Path:
 _SHIP_KINDS = {"scene": TEXT, "acquired_at": TIME, "class": TEXT}
 
 
+def _multi(geometry: BaseGeometry | None) -> BaseGeometry | None:
+    """A footprint as one MultiPolygon, so that the layer has a single geometry type."""
+    if geometry is None or isinstance(geometry, shapely.MultiPolygon):
+        return geometry
+    return shapely.MultiPolygon([geometry]) if isinstance(geometry, shapely.Polygon) else None
+
+
 def detection_layers(ships: Sequence[Ship], scenes: Sequence[tuple[SceneRow, int]]) -> list[Layer]:
     """``detections`` (each ship's outline with the properties of DESIGN.md) and ``scenes`` (footprints, ship counts)."""
     props = [ship_properties(s) for s in ships]
@@ -115,8 +123,8 @@ def detection_layers(ships: Sequence[Ship], scenes: Sequence[tuple[SceneRow, int
     rows = [r for r, _ in scenes]
     footprints = Layer(
         "scenes",
-        "Polygon",
-        [shapely.Polygon(r.footprint_lonlat) if r.footprint_lonlat else None for r in rows],
+        "MultiPolygon",
+        [_multi(r.footprint) for r in rows],
         {
             "scene": (TEXT, [r.name for r in rows]),
             "acquired_at": (TIME, [r.acquired_at for r in rows]),

@@ -66,8 +66,9 @@ log = logging.getLogger("shipwatch")
 #: The rules by which a scene becomes ships (reading, nodata, stretch, inference,
 #: merge), as a number in every store key. Raise it with a change that alters what a
 #: scene gives, so that stores redo their scenes instead of keeping results made by the
-#: older rules. 2: untagged zero fill of 16- and 32-bit integer files is nodata.
-RULES_VERSION = 2
+#: older rules. 2: untagged zero fill of 16- and 32-bit integer files is nodata. 3: a band
+#: folder's SCL clouds are nodata; footprints keep their holes and parts.
+RULES_VERSION = 3
 
 
 class Engine(enum.StrEnum):
@@ -150,7 +151,7 @@ class JobReport:
 
 
 def scene_content_hash(scene: Scene) -> str:
-    """sha256 identifying a scene: its name, acquisition time, bands and the bytes of its files.
+    """sha256 identifying a scene: its name, acquisition time, bands and the bytes of its files (SCL included).
 
     Name and time are part of it so that byte-identical copies filed under
     different names or dates stay distinct scenes.
@@ -159,12 +160,13 @@ def scene_content_hash(scene: Scene) -> str:
     acquired = scene.acquired_at.isoformat() if scene.acquired_at else ""
     digest.update(f"{scene.name}\0{acquired}\0".encode())
     seen: set[Path] = set()
-    for ref in scene.bands:
-        digest.update(f"{ref.path.name}:{ref.index};".encode())
-        if ref.path in seen:
+    files = [(ref.path, ref.index) for ref in scene.bands] + ([(scene.clouds, 0)] if scene.clouds else [])
+    for path, index in files:  # the bands, and the cloud mask (SCL) that says which of their pixels count
+        digest.update(f"{path.name}:{index};".encode())
+        if path in seen:
             continue
-        seen.add(ref.path)
-        with open(ref.path, "rb") as f:
+        seen.add(path)
+        with open(path, "rb") as f:
             for block in iter(lambda: f.read(1 << 22), b""):
                 digest.update(block)
     return digest.hexdigest()
@@ -204,27 +206,41 @@ def _ships(scene: Scene, result: SceneResult, names: Sequence[str], geo: Georefe
     return ships
 
 
-def _footprint(scene: Scene, geo: Georeferencer) -> tuple[tuple[float, float], ...] | None:
-    """The lon/lat outline of the scene's valid pixels (from its decimated valid map)."""
+#: Parts of a footprint, and holes in it, smaller than this many cells of the decimated valid map are dropped.
+_FOOTPRINT_MIN_CELLS = 4.0
+
+
+def _footprint(scene: Scene, geo: Georeferencer) -> BaseGeometry | None:
+    """The lon/lat outline of the scene's valid pixels, from its decimated valid map.
+
+    Holes and separate parts are kept (clouds, nodata), so that what a scene
+    did not see is not taken as seen empty; specks smaller than
+    :data:`_FOOTPRINT_MIN_CELLS` cells are dropped.
+    """
     if not geo.georeferenced:
         return None
     valid = scene.valid_sample
+    fy, fx = scene.height / valid.shape[0], scene.width / valid.shape[1]
     if valid.all():
-        cols = np.array([0.0, scene.width, scene.width, 0.0])
-        rows = np.array([0.0, 0.0, scene.height, scene.height])
+        region: BaseGeometry = shapely.box(0, 0, valid.shape[1], valid.shape[0])
     else:
         from rasterio.features import shapes
 
-        fy, fx = scene.height / valid.shape[0], scene.width / valid.shape[1]
-        parts = [shapely.geometry.shape(g) for g, v in shapes(valid.astype(np.uint8), mask=valid) if v == 1]
+        parts = []
+        for g, v in shapes(valid.astype(np.uint8), mask=valid):
+            polygon = shapely.geometry.shape(g)
+            if v == 1 and polygon.area >= _FOOTPRINT_MIN_CELLS:
+                holes = [ring for ring in polygon.interiors if shapely.Polygon(ring).area >= _FOOTPRINT_MIN_CELLS]
+                parts.append(shapely.Polygon(polygon.exterior, holes).simplify(1.0))
         if not parts:
             return None
-        # The largest valid region's outline, simplified to a cell of the map.
-        outline = max(parts, key=lambda g: g.area).simplify(1.0).exterior
-        xy = np.asarray(outline.coords)[:-1]
-        cols, rows = xy[:, 0] * fx, xy[:, 1] * fy
-    lon, lat = geo.pixel_to_lonlat(cols, rows)
-    return tuple((float(x), float(y)) for x, y in zip(lon, lat, strict=True))
+        region = shapely.union_all(parts)
+
+    def to_lonlat(xy: np.ndarray) -> np.ndarray:
+        lon, lat = geo.pixel_to_lonlat(xy[:, 0] * fx, xy[:, 1] * fy)
+        return np.column_stack([lon, lat])
+
+    return shapely.transform(region, to_lonlat)
 
 
 def _yolo(weights: Path, spec: ModelSpec | None, o: DetectOptions) -> Detector:
@@ -431,7 +447,7 @@ class _Job:
             width=scene.width,
             height=scene.height,
             gsd_m=gsd,
-            footprint_lonlat=_footprint(scene, geo),
+            footprint=_footprint(scene, geo),
             status="all_nodata" if scene.all_nodata else "done",
             windows_total=result.windows_total,
             windows_inferred=result.windows_inferred,

@@ -128,7 +128,7 @@ def load_store(path: Path) -> StoreSightings:
                 raise UsageError(
                     f"{path}: scene {row.name} has no acquisition time; rerun detect with --acquired or a dated name"
                 )
-            footprint = shapely.Polygon(row.footprint_lonlat).buffer(0) if row.footprint_lonlat else None
+            footprint = shapely.make_valid(row.footprint) if row.footprint is not None else None
             acqs.append(Acquisition(row.acquired_at, footprint))
             scenes.append(row)
             for ship in store.ships(sid):

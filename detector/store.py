@@ -11,8 +11,10 @@ resumes from its last batch; the scene's row replaces them when it is done.
 
 Schema versions: 1, the first; 2 adds what each scene was read as (its bands
 and window enlargement, ``scenes.bands_json`` and ``scenes.scale``) and the
-``windows_done`` table. A store of an older version is migrated when opened,
-in one transaction; its old scenes keep NULL there (read as unknown).
+``windows_done`` table; 3 writes a scene's footprint as a GeoJSON geometry,
+holes and parts included (cloud, nodata), where 1 and 2 wrote one outer ring
+(still read). A store of an older version is migrated when opened, in one
+transaction; its old scenes keep NULL there (read as unknown).
 """
 
 from __future__ import annotations
@@ -25,12 +27,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
+import shapely
+import shapely.geometry
+from shapely.geometry.base import BaseGeometry
+
 from detector.errors import StoreError
 from detector.records import Ship
 
 __all__ = ["SCHEMA_VERSION", "SceneKey", "SceneRow", "Store"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 APPLICATION = "shipwatch"
 
 _SCHEMA = """
@@ -130,6 +136,7 @@ class SceneRow:
     ``bands`` is what the model read: band-file names of a band folder (B08,
     B04, B03), or 1-based band indices of a file; ``scale`` the window
     enlargement. Both are None for scenes stored before schema 2.
+    ``footprint`` is the lon/lat outline of the valid pixels, with holes.
     """
 
     key: SceneKey
@@ -141,7 +148,7 @@ class SceneRow:
     width: int
     height: int
     gsd_m: float | None
-    footprint_lonlat: tuple[tuple[float, float], ...] | None
+    footprint: BaseGeometry | None
     status: str
     windows_total: int
     windows_inferred: int
@@ -154,7 +161,15 @@ class SceneRow:
 #: Each migration takes a store from the version before it to its own, in the transaction that records it.
 _MIGRATIONS = {
     2: ("ALTER TABLE scenes ADD COLUMN bands_json TEXT", "ALTER TABLE scenes ADD COLUMN scale REAL"),
+    3: (),  # footprints as GeoJSON geometries: the old rings are read as they are
 }
+
+
+def _footprint(stored: object) -> BaseGeometry:
+    """A stored footprint: a GeoJSON geometry (schema 3), or one ring of lon/lat points (schemas 1 and 2)."""
+    if isinstance(stored, list):
+        return shapely.Polygon(stored)
+    return shapely.geometry.shape(stored)
 
 
 def _now() -> str:
@@ -267,7 +282,7 @@ class Store:
                     row.key.content_hash, row.key.weights_sha256, row.key.settings_hash, row.path, row.name,
                     _iso(row.acquired_at), row.crs, json.dumps(row.transform) if row.transform else None,
                     row.width, row.height, row.gsd_m,
-                    json.dumps(row.footprint_lonlat) if row.footprint_lonlat else None,
+                    json.dumps(shapely.geometry.mapping(row.footprint)) if row.footprint is not None else None,
                     row.status, len(ships), row.windows_total, row.windows_inferred, row.model, row.model_reason, run_id, _now(),
                     json.dumps(list(row.bands)) if row.bands is not None else None, row.scale,
                 ),
@@ -331,7 +346,7 @@ class Store:
             width=r[8],
             height=r[9],
             gsd_m=r[10],
-            footprint_lonlat=tuple(tuple(p) for p in json.loads(r[11])) if r[11] else None,
+            footprint=_footprint(json.loads(r[11])) if r[11] else None,
             status=r[12],
             windows_total=r[13],
             windows_inferred=r[14],

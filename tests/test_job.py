@@ -11,8 +11,9 @@ from pyogrio.raw import read
 from detector import job
 from detector.job import DetectOptions, JobReport, run_detect
 from detector.raster import bands_read, open_named_bands, open_scene, scene_pixels
+from detector.records import Ship
 from detector.review import Decision, export_reviews
-from detector.store import Store
+from detector.store import SceneRow, Store
 from tests.fakes import BlobDetector
 
 
@@ -81,3 +82,35 @@ def test_a_store_redoes_scenes_done_by_older_rules(make_geotiff, tmp_path: Path,
     monkeypatch.setattr("detector.job.RULES_VERSION", job.RULES_VERSION + 1)
     (outcome,) = detect_nir(folder, out, weights).outcomes
     assert not outcome.reused and outcome.ships == 1
+
+
+def test_clouds_of_a_scene_classification_hide_ships_and_leave_a_hole_in_the_footprint(make_geotiff, tmp_path: Path) -> None:
+    import rasterio
+    from affine import Affine
+
+    folder = band_folder(make_geotiff, tmp_path)
+    with rasterio.open(folder / "T52_B08.tif", "r+") as ds:  # a second hull, at the top right
+        data = ds.read()
+        data[0, 20:26, 80:110] = 250
+        ds.write(data)
+
+    def detected(out: Path) -> tuple[SceneRow, list[Ship]]:
+        detect_nir(folder, out, tmp_path / "mine.pt")
+        with Store(out / "shipwatch.db") as store:
+            (sid,) = store.scene_ids(store.latest_settings_hash() or "")
+            return store.scene(sid), list(store.ships(sid))
+
+    row, ships = detected(tmp_path / "clear")
+    assert len(ships) == 2 and not row.footprint.interiors  # type: ignore[union-attr]
+    top_right = next(shapely.Point(s.lon, s.lat) for s in ships if s.px_cy < 30)
+    # Then a cloud over the second hull: Sentinel-2's scene classification at half the resolution, 9 = cloud.
+    classes = np.full((1, 64, 64), 6, np.uint8)
+    classes[0, 5:20, 35:60] = 9  # scene rows 10-40, columns 70-120
+    make_geotiff("port/T52_SCL.tif", data=classes, transform=Affine(1.0, 0, 500000.0, 0, -1.0, 4750000.0))
+    row, ships = detected(tmp_path / "cloudy")  # a scene of other content: not the clear run's result again
+    assert [(round(s.px_cx), round(s.px_cy)) for s in ships] == [(55, 63)]  # the hull under the cloud is no ship
+    footprint = row.footprint
+    assert isinstance(footprint, shapely.Polygon) and len(footprint.interiors) == 1
+    # what the cloud hid counts as not seen (visits do not take the spot as seen empty), the rest as seen
+    assert not footprint.contains(top_right) and shapely.Polygon(footprint.interiors[0]).contains(top_right)
+    assert footprint.contains(shapely.Point(ships[0].lon, ships[0].lat))

@@ -1,9 +1,11 @@
+import json
 import sqlite3
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import shapely
 
 from detector.errors import StoreError
 from detector.records import Ship
@@ -14,7 +16,7 @@ def row(key: SceneKey) -> SceneRow:
     return SceneRow(
         key=key, path="/x/a.tif", name="a.tif", acquired_at=datetime(2024, 5, 1, 1, 30, tzinfo=UTC), crs="EPSG:32653",
         transform=(0.5, 0.0, 500000.0, 0.0, -0.5, 4750000.0), width=100, height=80, gsd_m=0.5,
-        footprint_lonlat=((135.0, 42.9), (135.1, 42.9), (135.1, 42.8)), status="done", windows_total=4, windows_inferred=3,
+        footprint=shapely.Polygon([(135.0, 42.9), (135.1, 42.9), (135.1, 42.8)]), status="done", windows_total=4, windows_inferred=3,
         bands=("B08", "B04", "B03"), scale=3.0,
     )  # fmt: skip
 
@@ -61,8 +63,10 @@ def test_not_a_store_and_newer_schema(tmp_path: Path) -> None:
 
 
 def as_schema_1(path: Path, drop: tuple[str, ...] = ("bands_json", "scale")) -> None:
-    """Turn a store into what schema 1 wrote: no record of the bands and scale read, no windows kept."""
+    """Turn a store into what schema 1 wrote: no record of the bands and scale read, no windows kept, footprints as rings."""
     with sqlite3.connect(path) as conn:
+        ring = [list(p) for p in row(SceneKey("", "", "")).footprint.exterior.coords[:-1]]  # type: ignore[union-attr]
+        conn.execute("UPDATE scenes SET footprint_json = ?", (json.dumps(ring),))
         for column in drop:
             conn.execute(f"ALTER TABLE scenes DROP COLUMN {column}")
         conn.execute("DROP TABLE windows_done")
