@@ -250,3 +250,35 @@ def test_a_scene_classification_on_another_area_is_refused(make_geotiff, tmp_pat
     with pytest.raises(SceneReadError, match=r"T52_SCL.tif: scene classification grid .* does not cover the bands'") as exc:
         open_scene(folder, band_indices(folder, ("B08", "B04", "B03")))
     assert "export SCL over the same area and CRS as the bands, or remove it" in str(exc.value)
+
+
+def test_synthetic_cloud_copies_keep_ships_clear_and_their_scl_masks_the_cloud(make_geotiff, tmp_path: Path) -> None:
+    """datasets/synthetic_cloud.py on a one-port sen2ships layout: what it writes, and open_scene reading its SCL."""
+    import json
+
+    from tests.conftest import load_script
+    from tests.test_training import rle
+
+    for band in ("B03", "B04", "B08"):
+        data = np.full((1, 120, 160), 800, np.uint16)
+        data[0, 40:46, 30:60] = 4000  # the ship
+        make_geotiff(f"s2/port/port_{band}.tif", data=data)
+    mask = np.zeros((120, 160), bool)
+    mask[40:46, 30:60] = True
+    image = {"id": 1, "file_name": "port_rgb.tif", "height": 120, "width": 160}
+    ship = {"id": 1, "image_id": 1, "bbox": [30, 40, 30, 6], "segmentation": {"counts": rle(mask), "size": [120, 160]}}
+    (tmp_path / "s2" / "annotations.json").write_text(json.dumps({"images": [image], "annotations": [ship]}))
+    cloud = load_script("datasets/synthetic_cloud.py")
+    out = tmp_path / "cloudy"
+    cloud.write_cloudy(tmp_path / "s2", out, cover=0.3, brightness=2.0, clear_px=10, scl=True, seed=0)
+    with rasterio.open(out / "port" / "port_B08.tif") as ds:
+        b08 = ds.read(1)
+    assert (b08[mask] == 4000).all() and (b08[30:56, 20:70] == np.where(mask[30:56, 20:70], 4000, 800)).all()
+    assert 0.2 < (b08 > 4000).mean() < 0.4  # the cloud, brighter than the brightest land (here the ship)
+    scene = open_scene(out / "port", band_indices(out / "port", ("B08", "B04", "B03")))
+    assert scene.clouds == out / "port" / "port_SCL.tif"
+    thick = b08 >= 800 + (8000 - 800) * 0.6  # over 60% opaque: 9 on the 20 m SCL, bar a coarse cell at its edge
+    assert (~scene.valid_sample[thick]).mean() > 0.95 and scene.valid_sample[mask].all()
+    (out / "port" / "port_SCL.tif").unlink()  # without it, the cloud's 8000 is the stretch's top
+    unmasked = open_scene(out / "port", band_indices(out / "port", ("B08", "B04", "B03")))
+    assert unmasked.stretch[0][1] == 8000 and scene.stretch[0][1] < 1600  # type: ignore[index]  # water and thin edges
