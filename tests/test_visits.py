@@ -53,6 +53,17 @@ def test_an_unobserved_berth_neither_ends_nor_starts_a_visit() -> None:
     assert v.n_obs == 2 and v.arrived_after == acqs[0].time
 
 
+def test_a_cloud_over_the_berth_is_a_hole_in_the_footprint_not_an_empty_berth() -> None:
+    scene = shapely.box(133.0, 42.7, 133.1, 42.8)
+    cloudy = scene.difference(BERTH.polygon.buffer(0.002))  # the footprint of a scene with a cloud over the berth
+    acqs = [Acquisition(T0 + timedelta(days=i), cloudy if i in (2, 3) else scene) for i in range(6)]
+    s = sightings([(1, 133.045, 42.742), (4, 133.045, 42.742)])
+    [v] = link_visits(acqs, s, [BERTH])  # two images saw nothing there, and did not see the berth at all
+    assert (v.n_obs, v.first_seen, v.last_seen) == (2, acqs[1].time, acqs[4].time)
+    clear = [Acquisition(a.time, scene) for a in acqs]  # the same images seeing the berth empty: two visits
+    assert len(link_visits(clear, s, [BERTH])) == 2
+
+
 def test_a_ship_leaving_and_another_arriving_are_two_visits() -> None:
     acqs = days(8)
     s = sightings([(0, 133.045, 42.742), (1, 133.045, 42.742), (4, 133.0451, 42.742), (5, 133.045, 42.742)])
