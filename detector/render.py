@@ -6,8 +6,10 @@ pixels are real: water, land and ships are chips cut from real Sentinel-2
 scenes (``detector/data/s2_chips.npz``, see ``datasets/s2_chips.py``), placed
 by the simulation; each ship is the chip of a real ship of about its length,
 rotated to its heading and scaled to its exact length.
-Pixels the acquisition did not observe (swath edge, clouds, as after applying
-an L2A cloud mask) are nodata.
+Pixels beyond the swath edge are nodata. Clouds are white, twice as bright as
+the brightest land, and the folder holds the scene classification an L2A
+product has (``..._SCL.tif``, on the bands' grid: 9, cloud high probability,
+over them), so that the detect chain masks them as it masks real ones.
 """
 
 from __future__ import annotations
@@ -192,15 +194,30 @@ def render_acquisition(sim: Simulation, index: int, folder: Path, gsd_m: float =
     img *= rng.normal(1.0, 0.01, img.shape).astype(np.float32)  # sensor noise
     acq = sim.acquisitions[index]
     data = np.clip(img, 1, 65535).astype(np.uint16)
+    classes = np.full(shape, 7, np.uint8)  # SCL 7: unclassified (neither cloud nor anything claimed)
+
+    def mask(geometry: shapely.Geometry | None) -> NDArray[np.bool_]:
+        if geometry is None or geometry.is_empty:
+            return np.zeros(shape, bool)
+        return rasterize([grid.pixels(geometry)], out_shape=shape, transform=rasterio.Affine.identity()).astype(bool)
+
     if acq.footprint is not None:
-        seen = rasterize([grid.pixels(acq.footprint)], out_shape=shape, transform=rasterio.Affine.identity()).astype(bool)
-        data[:, ~seen] = 0
+        cloud = mask(sim.clouds[index] if index < len(sim.clouds) else None)
+        white = (2 * np.percentile(data, 99.9, axis=(1, 2))).clip(1, 65535).astype(np.uint16)
+        data[:, cloud] = white[:, None]
+        classes[cloud] = 9  # cloud high probability
+        gone = ~mask(acq.footprint) & ~cloud  # beyond the swath edge
+        data[:, gone], classes[gone] = 0, 0
     stamp = acq.time.strftime("%Y-%m-%dT%H%M%S")
     folder.mkdir(parents=True, exist_ok=True)
     profile = {
         "driver": "GTiff", "width": grid.width, "height": grid.height, "count": 1, "dtype": "uint16", "crs": CRS,
         "transform": grid.transform, "nodata": 0, "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate",
     }  # fmt: skip
+    # The scene classification first, the bands after: a folder with B08 (written last) is complete.
+    scl = folder / f"vostochny_{stamp}_SCL.tif"
+    with atomic_path(scl, ".tif") as tmp, rasterio.open(tmp, "w", **{**profile, "dtype": "uint8", "nodata": None}) as ds:
+        ds.write(classes, 1)
     for b, name in enumerate(BANDS):
         with atomic_path(folder / f"vostochny_{stamp}_{name}.tif", ".tif") as tmp, rasterio.open(tmp, "w", **profile) as ds:
             ds.write(data[b], 1)

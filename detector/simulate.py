@@ -78,6 +78,7 @@ class Simulation:
     truth: list[Visit] = field(default_factory=list)
     aoi: BaseGeometry | None = None
     stays: list[_Stay] = field(default_factory=list)
+    clouds: list[BaseGeometry | None] = field(default_factory=list)  # per acquisition, within its swath
 
 
 @dataclass
@@ -179,7 +180,8 @@ def _anchor_stays(rng: np.random.Generator, zone: Zone, cfg: SimConfig, first_ve
     return stays
 
 
-def _footprint(rng: np.random.Generator, aoi: BaseGeometry, cfg: SimConfig) -> BaseGeometry:
+def _coverage(rng: np.random.Generator, aoi: BaseGeometry, cfg: SimConfig) -> tuple[BaseGeometry, BaseGeometry | None]:
+    """What an acquisition saw (its footprint), and the clouds within its swath (None: no cloud)."""
     minx, miny, maxx, maxy = aoi.bounds
     covered = aoi
     if rng.random() < cfg.partial_prob:  # a swath edge: keep one side of a slanted line
@@ -187,13 +189,15 @@ def _footprint(rng: np.random.Generator, aoi: BaseGeometry, cfg: SimConfig) -> B
         slant = rng.uniform(-0.3, 0.3) * (maxy - miny)
         side = shapely.Polygon([(x0 - slant, miny - 1), (x0 + slant, maxy + 1), (maxx + 1, maxy + 1), (maxx + 1, miny - 1)])
         covered = covered.intersection(side) if rng.random() < 0.5 else covered.difference(side)
+    swath, clouds = covered, None
     if rng.random() < cfg.cloud_prob:
         for _ in range(int(rng.integers(1, 4))):
             cx, cy = rng.uniform(minx, maxx), rng.uniform(miny, maxy)
             r = rng.uniform(500, 3000) / _M_PER_DEG
             cloud = shapely.affinity.scale(shapely.Point(cx, cy).buffer(r), 1 / np.cos(np.radians(cy)), rng.uniform(0.5, 1.0))
             covered = covered.difference(cloud)
-    return shapely.make_valid(covered)
+            clouds = cloud if clouds is None else clouds.union(cloud)
+    return shapely.make_valid(covered), None if clouds is None else shapely.make_valid(swath.intersection(clouds))
 
 
 def simulate(zones: list[Zone], cfg: SimConfig = SimConfig()) -> Simulation:
@@ -214,8 +218,11 @@ def simulate(zones: list[Zone], cfg: SimConfig = SimConfig()) -> Simulation:
     acquisitions: list[Acquisition] = []
     t = cfg.start.replace(hour=1, minute=30, second=0, microsecond=0)
     end_all = cfg.start + timedelta(days=cfg.days)
+    clouds: list[BaseGeometry | None] = []
     while t < end_all:
-        acquisitions.append(Acquisition(t, _footprint(rng, aoi, cfg)))
+        footprint, cloud = _coverage(rng, aoi, cfg)
+        acquisitions.append(Acquisition(t, footprint))
+        clouds.append(cloud)
         t += timedelta(days=float(np.round(rng.uniform(*cfg.revisit_days))))
     ships: list[list[SimShip]] = []
     for acq in acquisitions:
@@ -248,7 +255,7 @@ def simulate(zones: list[Zone], cfg: SimConfig = SimConfig()) -> Simulation:
                 SimShip(s.vessel, k, s.class_name, float(lon), float(lat), s.length, s.length / 6.5, heading, bool(visible))
             )
         ships.append(here)
-    sim = Simulation(list(zones), acquisitions, ships, aoi=aoi, stays=stays)
+    sim = Simulation(list(zones), acquisitions, ships, aoi=aoi, stays=stays, clouds=clouds)
     sim.truth = _truth(sim, stays)
     return sim
 

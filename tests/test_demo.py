@@ -6,12 +6,32 @@ import numpy as np
 import pyogrio
 import pytest
 import rasterio
+from rasterio.windows import Window
 
 from detector.cli.main import main
-from detector.raster import open_scene
+from detector.raster import SceneReader, open_scene
 from detector.render import grid_for, render_acquisition
 from detector.simulate import SimConfig, simulate
 from detector.zones import load_zones
+
+
+def test_rendered_clouds_are_white_and_masked_by_the_scene_classification(tmp_path: Path) -> None:
+    sim = simulate(load_zones(), SimConfig(days=10, seed=3, partial_prob=0.0, cloud_prob=1.0))
+    folder = render_acquisition(sim, 0, tmp_path / "scene")
+    scene = open_scene(folder, bands=(4, 3, 2))
+    assert scene.clouds is not None and scene.clouds.name.endswith("_SCL.tif")
+    with rasterio.open(next(folder.glob("*_B08.tif"))) as ds:
+        nir = ds.read(1)
+    with rasterio.open(scene.clouds) as ds:
+        classes = ds.read(1)
+    cloud = classes == 9
+    assert 0 < cloud.mean() < 1 and (nir[cloud] > 2 * np.percentile(nir[~cloud], 99)).all()  # white, not nodata
+    with SceneReader(scene) as reader:
+        _, valid = reader.read(Window(0, 0, scene.width, scene.height))
+    # what detect reads: the cloud as unseen, the rest as seen (0: no data, outside the simulated area)
+    assert (valid == ~cloud & (classes != 0)).all() and valid.mean() > 0.5
+    # the stretch is that of the clear pixels (on a decimated read), far below the cloud's white
+    assert scene.stretch[0][1] < nir[cloud].min() / 1.5  # type: ignore[index]
 
 
 def test_rendered_scene_is_a_dated_band_folder_with_nodata_and_ships(tmp_path: Path) -> None:
