@@ -32,6 +32,14 @@ def _boxes(ships: Sequence[Ship], col0: float = 0.0, row0: float = 0.0) -> NDArr
     return obb_corners(obb)
 
 
+def _bgr(rgb: NDArray[np.uint8], zoom: int = 1) -> NDArray[np.uint8]:
+    """The first three channels (red, green, blue) as a BGR canvas, enlarged ``zoom`` times pixel by pixel."""
+    bgr = np.ascontiguousarray(rgb[..., 2::-1])
+    if zoom == 1:
+        return bgr
+    return np.ascontiguousarray(cv2.resize(bgr, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST), np.uint8)
+
+
 def _outline(
     canvas: NDArray[np.uint8], polygons: Sequence[NDArray[np.float64]], colour: tuple[int, int, int], thickness: int
 ) -> None:
@@ -44,7 +52,7 @@ def scene_picture(scene: Scene, ships: Sequence[Ship], max_side: int = 2048, zon
     shape = (max(1, round(scene.height * scale)), max(1, round(scene.width * scale)))
     with SceneReader(scene) as reader:
         rgb = reader.read(Window(0, 0, scene.width, scene.height))[0] if scale == 1.0 else reader.read_decimated(shape)
-    canvas = np.ascontiguousarray(rgb[..., 2::-1])  # the first three bands as red, green, blue
+    canvas = _bgr(rgb)  # the first three bands as red, green, blue
     thickness = max(1, round(min(shape) / 600))
     if zones and scene.georeferenced:
         rings = []
@@ -70,9 +78,7 @@ def outlined(
     caption is drawn in a strip above the scene.
     """
     rgb = scene_pixels(scene)
-    canvas = np.ascontiguousarray(
-        cv2.resize(np.ascontiguousarray(rgb[..., 2::-1]), None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST), np.uint8
-    )
+    canvas = _bgr(rgb, zoom)
     for polygons, colour in groups:
         _outline(canvas, list(np.asarray(polygons, np.float64).reshape(-1, 4, 2) * zoom), colour, zoom)
     if not caption:
@@ -89,9 +95,7 @@ def ship_crop(scene: Scene, ship: Ship, min_half: int = 24, side: int = 96) -> N
     with SceneReader(scene) as reader:
         rgb, _ = reader.read(Window(col0, row0, 2 * half, 2 * half))
     zoom = max(1, side // (2 * half))
-    img = np.asarray(
-        cv2.resize(np.ascontiguousarray(rgb[..., 2::-1]), None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST), np.uint8
-    )
+    img = _bgr(rgb, zoom)
     _outline(img, list(_boxes([ship], col0, row0) * zoom), _BOX_BGR, 1)
     return img
 
