@@ -165,7 +165,7 @@ _MIGRATIONS = {
 }
 
 
-def _footprint(stored: object) -> BaseGeometry:
+def _decode_footprint(stored: object) -> BaseGeometry:
     """A stored footprint: a GeoJSON geometry (schema 3), or one ring of lon/lat points (schemas 1 and 2)."""
     if isinstance(stored, list):
         return shapely.Polygon(stored)
@@ -346,7 +346,7 @@ class Store:
             width=r[8],
             height=r[9],
             gsd_m=r[10],
-            footprint=_footprint(json.loads(r[11])) if r[11] else None,
+            footprint=_decode_footprint(json.loads(r[11])) if r[11] else None,
             status=r[12],
             windows_total=r[13],
             windows_inferred=r[14],

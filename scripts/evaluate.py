@@ -121,12 +121,12 @@ def draw_item(item: Item, conf: float, out: Path, zoom: int = 2) -> Path:
     """
     from detector.quicklook import outlined, write_png
 
+    if item.scene is None:
+        raise ValueError(f"{item.name}: no scene to draw on (chips of a data.yaml have none)")
     found = item.found[item.found.score >= conf]
     hit_labels, hit_found = matches(item.labels, found)
     missed = np.setdiff1d(np.arange(len(item.labels)), hit_labels)
     false = np.setdiff1d(np.arange(len(found)), hit_found)
-    if item.scene is None:
-        raise ValueError(f"{item.name}: no scene to draw on (chips of a data.yaml have none)")
     picture = outlined(
         item.scene,
         [
