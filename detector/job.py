@@ -41,7 +41,7 @@ from detector.errors import ShipwatchError, UsageError
 from detector.export import write_csv, write_geojson
 from detector.georef import Georeferencer, ground_sample_distance
 from detector.gpkg import detection_layers, write_gpkg
-from detector.models import RGB, ModelSpec, choose_model, in_gsd_range, resolve_members, resolve_weights
+from detector.models import RGB, ModelSpec, choose_model, in_gsd_range, resolve_members, resolve_weights, ship_class_ids
 from detector.quicklook import draw_quicklook
 from detector.raster import (
     DEFAULT_MAX_PIXELS,
@@ -430,7 +430,8 @@ class _Job:
         scale = spec.scale if spec else 1.0
         side = window_side(input_size, scale)
         overlap = o.overlap if o.overlap is not None else overlap_for_gsd(gsd, side)
-        settings = DetectSettings(overlap, self.batch_size, spec.ship_class_ids if spec else (), o.keep_cut, scale=scale)
+        classes = ship_class_ids(class_names, spec, weights)  # a file outside the registry: its ship classes only
+        settings = DetectSettings(overlap, self.batch_size, classes, o.keep_cut, scale=scale)
         n_windows = window_count(scene.width, scene.height, side, overlap)
         self.progress.scene_started(path, n_windows, scene.width * scene.height * (gsd or 0.0) ** 2 / 1e6)
         aoi_px = aoi_in_pixels(self.aoi, scene.crs, scene.transform) if self.aoi is not None else None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -103,6 +104,33 @@ class ModelSpec:
     @property
     def ship_class_ids(self) -> tuple[int, ...]:
         return tuple(self.classes.index(c) for c in self.ship_classes)
+
+
+# Class names taken for ships in a weights file outside the registry: whole words, so "shipping container" is not one.
+SHIP_WORDS = re.compile(r"\b(ship|vessel|boat|tanker|barge|ferry|yacht|tug)s?\b|\b[a-z]+boats?\b", re.IGNORECASE)
+
+
+def ship_class_ids(names: tuple[str, ...], spec: ModelSpec | None, source: str | Path) -> tuple[int, ...]:
+    """The classes of a model that are ships: a DOTA model's planes and harbours are not.
+
+    The registry's ship classes for a registered model. For a file outside
+    it, its only class, or those whose names say ship, vessel, boat, tanker,
+    barge, ferry, yacht or tug (motorboat and the like too).
+
+    Raises:
+        WeightsError: a file with several classes, none of them a ship.
+    """
+    if spec is not None:
+        return spec.ship_class_ids
+    if len(names) == 1:
+        return (0,)
+    ids = tuple(k for k, name in enumerate(names) if SHIP_WORDS.search(name))
+    if not ids:
+        raise WeightsError(
+            f"{source}: none of its classes {list(names)} is a ship class; use a ship model, or add it to "
+            "models/registry.json with its ship_classes"
+        )
+    return ids
 
 
 def models_dir() -> Path:

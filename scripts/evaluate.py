@@ -60,7 +60,7 @@ sys.path.insert(0, str(REPO))
 
 from detector.errors import ShipwatchError, UsageError, bad_input_exit  # noqa: E402
 from detector.export import atomic_path, atomic_write_text  # noqa: E402
-from detector.models import ModelSpec  # noqa: E402
+from detector.models import ModelSpec, ship_class_ids  # noqa: E402
 from detector.raster import Scene  # noqa: E402
 from detector.records import Detections, obb_corners  # noqa: E402
 
@@ -254,23 +254,6 @@ def items_from_yaml(data: Path, split: str, detector) -> list[Item]:  # type: ig
     return items
 
 
-def ship_class_ids(weights: str, names: tuple[str, ...], spec: ModelSpec | None) -> tuple[int, ...]:
-    """The model classes that COCO ship labels are scored against: a DOTA model's planes and harbours are not ships.
-
-    The registry's ship classes for a registry name; for a file, its only
-    class, or those named "ship".
-    """
-    if spec is not None:
-        return spec.ship_class_ids
-    ids = (0,) if len(names) == 1 else tuple(k for k, name in enumerate(names) if name.lower() == "ship")
-    if not ids:
-        raise UsageError(
-            f"{weights}: none of its classes {list(names)} is named ship, and COCO scenes are scored as ships; "
-            "evaluate a one-class ship model, or one with a class named ship"
-        )
-    return ids
-
-
 def items_from_coco(
     ann: Path, scenes: Path, bands: tuple[str, ...] | None, ports: list[str], detector, scale: float, ships: tuple[int, ...]
 ) -> list[Item]:  # type: ignore[no-untyped-def]
@@ -436,7 +419,7 @@ def run(a: argparse.Namespace, p: argparse.ArgumentParser, folds: list[tuple[str
             names = detector.class_names
             fold_items.append(items_from_yaml(a.data, a.split, detector))
         else:
-            ships = ship_class_ids(weights, detector.class_names, spec)
+            ships = ship_class_ids(detector.class_names, spec, weights)
             names = ("ship",)
             fold_items.append(items_from_coco(a.coco, a.scenes, bands, ports, detector, a.scale, ships))
     items = [it for fold in fold_items for it in fold]

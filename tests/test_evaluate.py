@@ -180,18 +180,6 @@ def test_pictures_outline_found_missed_and_false_alarms_in_their_colours(tmp_pat
     assert image[: strip - 2].any()  # the caption (0.1, in the missed ship, is below the threshold: not drawn)
 
 
-def test_coco_scores_only_ship_classes() -> None:
-    from detector.models import registry
-
-    dota = registry()["yolo26n-obb-dota"]
-    assert evaluate.ship_class_ids("yolo26n-obb-dota", tuple(dota.classes), dota) == (dota.classes.index("ship"),)
-    names = ("plane", "ship", "storage tank", "Ship")
-    assert evaluate.ship_class_ids("dota.pt", names, None) == (1, 3)
-    assert evaluate.ship_class_ids("s2.pt", ("vessel",), None) == (0,)  # a one-class model's class is the ship
-    with pytest.raises(evaluate.UsageError, match=r"cars.pt: none of its classes \['plane', 'car'\] is named ship"):
-        evaluate.ship_class_ids("cars.pt", ("plane", "car"), None)
-
-
 @pytest.mark.real_model
 def test_coco_scenes_score_a_dota_model_by_its_ships_only(tmp_path: Path) -> None:
     """A 15-class DOTA model on a labelled Sentinel-2 port: AP for ships, not for class 0 (plane)."""

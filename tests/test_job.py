@@ -67,6 +67,23 @@ def test_the_export_reads_a_scene_in_the_bands_the_job_read(make_geotiff, tmp_pa
     assert chips and all(cv2.imread(str(c))[..., ::-1].tolist() == want.tolist() for c in chips if "flipped" not in c.name)
 
 
+def test_weights_outside_the_registry_keep_only_their_ship_classes(make_geotiff, tmp_path: Path) -> None:
+    """The fake model finds the hull (class ship) and the black fill beside it (class hole): only the ship is kept."""
+    rng = np.random.default_rng(0)
+    data = rng.integers(10, 90, (3, 128, 128)).astype(np.uint8)
+    data[:, 60:66, 40:70] = 250
+    data[:, 10:20, 10:20] = 0
+    scene = make_geotiff("port.tif", data=data)
+    weights = tmp_path / "mine.pt"
+    weights.write_bytes(b"weights outside the registry")
+    options = DetectOptions(weights=str(weights), trust_weights=True)
+    report = run_detect([scene], tmp_path / "out", options, detector_factory=lambda *_: BlobDetector(128))
+    assert report.outcomes[0].ships == 1
+    with Store(tmp_path / "out" / "shipwatch.db") as store:
+        ((_, _, ship),) = store.detection_rows(store.latest_settings_hash() or "")
+        assert ship.class_name == "ship" and 40 <= ship.px_cx <= 70
+
+
 def test_bands_read_reopens_a_scene_alike(make_geotiff) -> None:
     file = make_geotiff("four.tif", count=4)
     scene = open_scene(file, (3, 2, 1))

@@ -1,7 +1,7 @@
 import pytest
 
-from detector.errors import UsageError
-from detector.models import RGB, choose_model, registry
+from detector.errors import UsageError, WeightsError
+from detector.models import RGB, choose_model, registry, ship_class_ids
 
 S2_FOLDER = frozenset({"B02", "B03", "B04", "B08", "B11"}) | frozenset(RGB)
 
@@ -47,3 +47,14 @@ def test_a_band_folder_is_measured_on_a_10m_band() -> None:
     assert _grid_band(("B01", "B02", "B03", "B04", "B08", "B09")) == 4
     assert _grid_band(("B01", "B08", "B11")) == 2
     assert _grid_band(("B11", "B12")) == 1
+
+
+def test_only_ship_classes_count_as_ships() -> None:
+    """A DOTA model's planes and harbours are not ships, in the registry or in a file outside it."""
+    dota = registry()["yolo26n-obb-dota"]
+    assert ship_class_ids(dota.classes, dota, "yolo26n-obb-dota") == (dota.classes.index("ship"),)
+    assert ship_class_ids(("plane", "ship", "harbor", "shipping container", "Oil Tanker"), None, "dota.pt") == (1, 4)
+    assert ship_class_ids(("Motorboat", "Fishing Vessel", "tugs", "car"), None, "xview.pt") == (0, 1, 2)
+    assert ship_class_ids(("vehicle",), None, "s2.pt") == (0,)  # a one-class model's class is what it finds
+    with pytest.raises(WeightsError, match=r"cars.pt: none of its classes \['plane', 'car'\] is a ship class"):
+        ship_class_ids(("plane", "car"), None, "cars.pt")
