@@ -17,7 +17,8 @@ Matching rules, stated:
   * count error per scene: |found - labelled| / labelled at the threshold.
   * COCO labels (--coco) are all ships: only the model's ship classes are
     predictions (a registry entry's ship classes; for a file its one class,
-    or its classes named ship), so a DOTA model's planes count for nothing.
+    or its ship classes by name, as detect keeps them), so a DOTA model's
+    planes count for nothing.
   * recall by a labelled ship's length (its outline's longer side, in pixels
     of the evaluated images: scene pixels with --coco), at the threshold.
   * on whole scenes (--coco), a 95% interval of F1 from resampling the
