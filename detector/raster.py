@@ -96,6 +96,7 @@ class ReadSpec:
     stretch: tuple[tuple[float, float], ...] | None
     internal_mask: bool
     clouds: Path | None = None
+    transform: Affine | None = None  # places the SCL grid against the bands'
 
 
 @dataclass(frozen=True)
@@ -144,8 +145,9 @@ class Scene:
     @property
     def read_spec(self) -> ReadSpec:
         return ReadSpec(
-            self.path, self.bands, self.width, self.height, self.nodata, self.stretch, self.internal_mask, self.clouds
-        )
+            self.path, self.bands, self.width, self.height, self.nodata, self.stretch, self.internal_mask, self.clouds,
+            self.transform,
+        )  # fmt: skip
 
     @property
     def all_nodata(self) -> bool:
@@ -344,12 +346,34 @@ def _check_clouds(path: Path, ds: rasterio.DatasetReader, grid: rasterio.Dataset
         )
 
 
-def _clear(ds: rasterio.DatasetReader, window: Window, width: int, height: int, shape: tuple[int, int]) -> NDArray[np.bool_]:
-    """Pixels not cloud by the SCL dataset ``ds``, over ``window`` of a ``width`` x ``height`` scene, at ``shape``."""
-    fx, fy = ds.width / width, ds.height / height
-    scl_window = Window(window.col_off * fx, window.row_off * fy, window.width * fx, window.height * fy)
-    scl = ds.read(1, window=scl_window, out_shape=shape, resampling=Resampling.nearest)
-    return ~np.isin(scl, SCL_CLOUD_CLASSES)
+def _clear(
+    ds: rasterio.DatasetReader, window: Window, transform: Affine | None, width: int, height: int, shape: tuple[int, int]
+) -> NDArray[np.bool_]:
+    """Pixels not cloud by the SCL dataset ``ds``, over ``window`` of a ``width`` x ``height`` scene, at ``shape``.
+
+    Each output pixel takes the SCL pixel under its centre, placed by the two
+    geotransforms (an SCL grid offset from the bands' is mapped where it lies);
+    grids without one are taken to span the same area. SCL pixels beyond the
+    file are clear.
+    """
+    to_scl = ~ds.transform * transform if transform is not None and ds.transform != Affine.identity() else None
+    if to_scl is None or to_scl.b or to_scl.d:  # no map grid, or one turned against the other: by size
+        to_scl = Affine.scale(ds.width / width, ds.height / height)
+    h, w = shape
+    x = window.col_off + (np.arange(w) + 0.5) * window.width / w
+    y = window.row_off + (np.arange(h) + 0.5) * window.height / h
+    cols = np.floor(to_scl.a * x + to_scl.c).astype(np.int64)
+    rows = np.floor(to_scl.e * y + to_scl.f).astype(np.int64)
+    inside_c, inside_r = (cols >= 0) & (cols < ds.width), (rows >= 0) & (rows < ds.height)
+    clear = np.ones(shape, bool)
+    if not inside_c.any() or not inside_r.any():
+        return clear
+    c0, c1 = int(cols[inside_c].min()), int(cols[inside_c].max())
+    r0, r1 = int(rows[inside_r].min()), int(rows[inside_r].max())
+    scl = ds.read(1, window=Window(c0, r0, c1 - c0 + 1, r1 - r0 + 1))
+    picked = scl[np.ix_(rows[inside_r] - r0, cols[inside_c] - c0)]
+    clear[np.ix_(inside_r, inside_c)] = ~np.isin(picked, SCL_CLOUD_CLASSES)
+    return clear
 
 
 def _georeference(path: Path, ds: rasterio.DatasetReader) -> tuple[CRS | None, Affine | None]:
@@ -455,7 +479,7 @@ def open_scene(
                 if mask_sample is not None:
                     valid &= mask_sample
                 if clouds is not None:
-                    valid &= _clear(datasets[clouds], Window(0, 0, ds.width, ds.height), ds.width, ds.height, shape)
+                    valid &= _clear(datasets[clouds], Window(0, 0, ds.width, ds.height), ds.transform, ds.width, ds.height, shape)
                 if dtype != "uint8":
                     stretch = tuple(_percentiles(band[valid]) for band in sample)
             tags = ds.tags()
@@ -555,7 +579,7 @@ class SceneReader:
                 first = scene.bands[0]
                 valid &= self._datasets[first.path].read_masks(first.index, window=inner) > 0
             if scene.clouds is not None:
-                valid &= _clear(self._datasets[scene.clouds], inner, scene.width, scene.height, valid.shape)
+                valid &= _clear(self._datasets[scene.clouds], inner, scene.transform, scene.width, scene.height, valid.shape)
         except RasterioError as exc:
             raise _fail(
                 scene.path, f"read failed at window {inner}, the file is truncated or corrupt", "re-download or re-export it"

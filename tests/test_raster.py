@@ -209,9 +209,10 @@ def test_rotated_geotransform_is_kept(make_geotiff) -> None:
     assert scene.transform is not None and scene.transform.almost_equals(rotated)
 
 
-def cloudy_folder(make_geotiff, tmp_path: Path, scl: bool = True) -> Path:  # type: ignore[no-untyped-def]
+def cloudy_folder(make_geotiff, tmp_path: Path, scl: bool = True, scl_x: float = 500000.0) -> Path:  # type: ignore[no-untyped-def]
     """A 16-bit band folder (B03, B04, B08), 80 x 60 px at 0.5 m, a bright cloud over its top right and, when
-    ``scl``, Sentinel-2's scene classification at half the resolution marking it (9, cloud high probability)."""
+    ``scl``, Sentinel-2's scene classification at half the resolution marking it (9, cloud high probability),
+    its grid starting at easting ``scl_x`` (the bands' start at 500000)."""
     rng = np.random.default_rng(1)
     cloud = np.zeros((60, 80), bool)
     cloud[:30, 40:] = True
@@ -222,7 +223,7 @@ def cloudy_folder(make_geotiff, tmp_path: Path, scl: bool = True) -> Path:  # ty
     if scl:
         classes = np.full((1, 30, 40), 6, np.uint8)  # water
         classes[0, :15, 20:] = 9
-        make_geotiff("port/T52_SCL_20m.tif", data=classes, transform=Affine(1.0, 0, 500000.0, 0, -1.0, 4750000.0))
+        make_geotiff("port/T52_SCL_20m.tif", data=classes, transform=Affine(1.0, 0, scl_x, 0, -1.0, 4750000.0))
     return tmp_path / "port"
 
 
@@ -240,6 +241,18 @@ def test_scl_clouds_are_nodata_for_the_stretch_and_the_windows(make_geotiff, tmp
     rgb, valid = read(scene, Window(30, 20, 32, 32))  # half a window under the cloud, mapped from the 1 m SCL grid
     assert (valid == clear[20:52, 30:62]).all()
     assert (rgb[~valid] == 0).all() and rgb[valid].any()
+
+
+def test_an_scl_grid_offset_from_the_bands_masks_where_it_lies(make_geotiff, tmp_path: Path) -> None:
+    """SCL starting one of its pixels (two band pixels) east of the bands: its cloud, from its column 20, lies over
+    band columns 42 on, not 40 on as matching the grids by size alone would put it."""
+    folder = cloudy_folder(make_geotiff, tmp_path, scl_x=500001.0)
+    scene = open_scene(folder, band_indices(folder, ("B08", "B04", "B03")))
+    clear = np.ones((60, 80), bool)
+    clear[:30, 42:] = False
+    assert (scene.valid_sample == clear).all()
+    _, valid = read(scene, Window(30, 20, 32, 32))
+    assert (valid == clear[20:52, 30:62]).all()
 
 
 def test_a_scene_classification_on_another_area_is_refused(make_geotiff, tmp_path: Path) -> None:
