@@ -12,9 +12,9 @@ with no nodata value takes 0 in every band as nodata (Sentinel-2's and
 Landsat's fill).
 
 A band folder may also hold Sentinel-2 L2A's scene classification (a file
-named with ``SCL``, on the bands' grid or a coarser one over the same area).
-Its cloud classes (:data:`SCL_CLOUD_CLASSES`) count as nodata: they neither
-set the stretch, nor give ships, nor count as seen.
+named with ``SCL``, on the bands' grid or a coarser one over the same area;
+:mod:`detector.clouds` places it). Its cloud classes count as nodata: they
+neither set the stretch, nor give ships, nor count as seen.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from detector.acquisition import acquisition_time
+from detector.clouds import SCL_CLOUD_CLASSES, check_scl, clear_of_clouds
 from detector.errors import GeoreferenceError, SceneReadError, UsageError
 
 __all__ = [
@@ -67,9 +68,6 @@ _SAMPLE_SIDE = 1024
 S2_TRUE_COLOUR = ("B04", "B03", "B02")
 _BAND_NAME = re.compile(r"(?<![A-Za-z0-9])(B(?:0[1-9]|1[0-2]|8A))(?![0-9])", re.IGNORECASE)
 _SCL_NAME = re.compile(r"(?<![A-Za-z0-9])SCL(?![A-Za-z0-9])", re.IGNORECASE)
-#: Scene classification (SCL) values masked as clouds: cloud medium probability, cloud high probability,
-#: thin cirrus. Cloud shadows (3) are kept: SCL often calls dark water shadow, and ships show in shadow.
-SCL_CLOUD_CLASSES = (8, 9, 10)
 
 # Tuned for windowed reads: no directory listing on open, a block cache that
 # holds a few rows of windows, official EPSG definitions over odd GeoTIFF keys.
@@ -330,52 +328,6 @@ def _check_grid(refs: tuple[BandRef, ...], datasets: dict[Path, rasterio.Dataset
             )
 
 
-def _check_clouds(path: Path, ds: rasterio.DatasetReader, grid: rasterio.DatasetReader) -> None:
-    """The SCL file must cover the bands' area in their CRS, on their grid or a coarser one."""
-    ok = (
-        ds.count >= 1
-        and ds.crs == grid.crs
-        and all(abs(a - b) <= max(abs(ds.res[0]), abs(ds.res[1])) for a, b in zip(ds.bounds, grid.bounds, strict=True))
-    )
-    if not ok:
-        raise _fail(
-            path,
-            f"scene classification grid ({ds.width}x{ds.height}, {ds.crs}, bounds {tuple(round(b, 1) for b in ds.bounds)}) "
-            f"does not cover the bands' ({grid.width}x{grid.height}, {grid.crs}, bounds {tuple(round(b, 1) for b in grid.bounds)})",
-            "export SCL over the same area and CRS as the bands, or remove it to read the scene without a cloud mask",
-        )
-
-
-def _clear(
-    ds: rasterio.DatasetReader, window: Window, transform: Affine | None, width: int, height: int, shape: tuple[int, int]
-) -> NDArray[np.bool_]:
-    """Pixels not cloud by the SCL dataset ``ds``, over ``window`` of a ``width`` x ``height`` scene, at ``shape``.
-
-    Each output pixel takes the SCL pixel under its centre, placed by the two
-    geotransforms (an SCL grid offset from the bands' is mapped where it lies);
-    grids without one are taken to span the same area. SCL pixels beyond the
-    file are clear.
-    """
-    to_scl = ~ds.transform * transform if transform is not None and ds.transform != Affine.identity() else None
-    if to_scl is None or to_scl.b or to_scl.d:  # no map grid, or one turned against the other: by size
-        to_scl = Affine.scale(ds.width / width, ds.height / height)
-    h, w = shape
-    x = window.col_off + (np.arange(w) + 0.5) * window.width / w
-    y = window.row_off + (np.arange(h) + 0.5) * window.height / h
-    cols = np.floor(to_scl.a * x + to_scl.c).astype(np.int64)
-    rows = np.floor(to_scl.e * y + to_scl.f).astype(np.int64)
-    inside_c, inside_r = (cols >= 0) & (cols < ds.width), (rows >= 0) & (rows < ds.height)
-    clear = np.ones(shape, bool)
-    if not inside_c.any() or not inside_r.any():
-        return clear
-    c0, c1 = int(cols[inside_c].min()), int(cols[inside_c].max())
-    r0, r1 = int(rows[inside_r].min()), int(rows[inside_r].max())
-    scl = ds.read(1, window=Window(c0, r0, c1 - c0 + 1, r1 - r0 + 1))
-    picked = scl[np.ix_(rows[inside_r] - r0, cols[inside_c] - c0)]
-    clear[np.ix_(inside_r, inside_c)] = ~np.isin(picked, SCL_CLOUD_CLASSES)
-    return clear
-
-
 def _georeference(path: Path, ds: rasterio.DatasetReader) -> tuple[CRS | None, Affine | None]:
     if ds.transform == Affine.identity() or ds.crs is None:
         if ds.gcps[0] or ds.rpcs:
@@ -451,7 +403,7 @@ def open_scene(
             clouds = cloud_file(path)
             if clouds is not None:
                 datasets[clouds] = _open(clouds)
-                _check_clouds(clouds, datasets[clouds], ds)
+                check_scl(clouds, datasets[clouds], ds)
             crs, transform = _georeference(path, ds)
             if crs is None and not allow_ungeoreferenced:
                 raise GeoreferenceError(
@@ -479,7 +431,9 @@ def open_scene(
                 if mask_sample is not None:
                     valid &= mask_sample
                 if clouds is not None:
-                    valid &= _clear(datasets[clouds], Window(0, 0, ds.width, ds.height), ds.transform, ds.width, ds.height, shape)
+                    valid &= clear_of_clouds(
+                        datasets[clouds], Window(0, 0, ds.width, ds.height), ds.transform, ds.width, ds.height, shape
+                    )
                 if dtype != "uint8":
                     stretch = tuple(_percentiles(band[valid]) for band in sample)
             tags = ds.tags()
@@ -579,7 +533,9 @@ class SceneReader:
                 first = scene.bands[0]
                 valid &= self._datasets[first.path].read_masks(first.index, window=inner) > 0
             if scene.clouds is not None:
-                valid &= _clear(self._datasets[scene.clouds], inner, scene.transform, scene.width, scene.height, valid.shape)
+                valid &= clear_of_clouds(
+                    self._datasets[scene.clouds], inner, scene.transform, scene.width, scene.height, valid.shape
+                )
         except RasterioError as exc:
             raise _fail(
                 scene.path, f"read failed at window {inner}, the file is truncated or corrupt", "re-download or re-export it"
