@@ -35,15 +35,16 @@ from detector.errors import EXIT_BAD_INPUT, ShipwatchError, UsageError, bad_inpu
 from detector.raster import Scene, open_named_bands, scene_pixels
 
 
-def coco_labels(
-    annotations: Path, root: Path, bands: tuple[str, ...] | None, ports: Collection[str] = ()
-) -> Iterator[tuple[str, Scene, np.ndarray]]:
-    """Each labelled scene's port, the scene opened with ``bands`` (not read), and its (n, 4, 2) ship polygons.
+def coco_images(annotations: Path, ports: Collection[str] = ()) -> list[tuple[str, dict, list[dict]]]:  # type: ignore[type-arg]
+    """Each labelled image's port, the image's COCO entry and its annotations, sorted by file name.
 
-    All scenes, or only ``ports``: the others are not opened.
+    All images, or only those of ``ports``.
+
+    Raises:
+        UsageError: no annotations, or a port in ``ports`` with no image.
     """
     data = json.loads(annotations.read_text())
-    by_image: dict[int, list[dict]] = {}
+    by_image: dict[int, list[dict]] = {}  # type: ignore[type-arg]
     for a in data.get("annotations", []):
         by_image.setdefault(a["image_id"], []).append(a)
     if not by_image:
@@ -56,32 +57,63 @@ def coco_labels(
     if unknown:
         known = ", ".join(sorted(port_of(i) for i in data["images"]))
         raise UsageError(f"{annotations}: no images of {', '.join(unknown)}; its ports are {known}")
-    for image in sorted(data["images"], key=lambda i: i["file_name"]):
-        port = port_of(image)
-        if ports and port not in ports:
-            continue
-        folder = root / port
-        path = folder if folder.is_dir() else root / "rgb" / image["file_name"]
-        if not path.exists():
-            raise UsageError(f"{annotations}: scene for {image['file_name']} not found at {folder} or {path}")
-        scene = open_named_bands(path, bands)
-        h, w = scene.height, scene.width
-        if (h, w) != (image["height"], image["width"]):
-            raise UsageError(f"{path}: {w}x{h} px but the annotations say {image['width']}x{image['height']}")
-        polygons = []
-        for a in by_image.get(image["id"], []):
-            x, y, bw, bh = a["bbox"]
-            if x < 0 or y < 0 or x + bw > w + 1 or y + bh > h + 1:
-                raise UsageError(f"{annotations}: annotation {a['id']} lies outside {image['file_name']} ({w}x{h}); fix it")
-            seg = a.get("segmentation")
-            if isinstance(seg, dict):
-                try:
-                    polygons.append(obb_from_mask(rle_decode(seg, h, w)))
-                except UsageError as exc:
-                    raise UsageError(f"{annotations}: annotation {a['id']} of {image['file_name']}: {exc}") from exc
-            else:  # no mask: the axis-aligned box
-                polygons.append(np.array([[x, y], [x + bw, y], [x + bw, y + bh], [x, y + bh]], float))
-        yield port, scene, np.array(polygons).reshape(-1, 4, 2)
+    return [
+        (port_of(image), image, by_image.get(image["id"], []))
+        for image in sorted(data["images"], key=lambda i: i["file_name"])
+        if not ports or port_of(image) in ports
+    ]
+
+
+def coco_scene(
+    annotations: Path,
+    root: Path,
+    bands: tuple[str, ...] | None,
+    port: str,
+    image: dict,  # type: ignore[type-arg]
+    anns: list[dict],  # type: ignore[type-arg]
+) -> tuple[Scene, np.ndarray]:
+    """One labelled image's scene, opened with ``bands`` (not read), and its (n, 4, 2) ship polygons.
+
+    The scene is the band folder ``root/port``, else ``root/rgb/<file_name>``.
+
+    Raises:
+        UsageError: no scene, a size other than the image's, or a label outside it or with a bad mask.
+        ShipwatchError: a scene that cannot be opened with ``bands``.
+    """
+    folder = root / port
+    path = folder if folder.is_dir() else root / "rgb" / image["file_name"]
+    if not path.exists():
+        raise UsageError(f"{annotations}: scene for {image['file_name']} not found at {folder} or {path}")
+    scene = open_named_bands(path, bands)
+    h, w = scene.height, scene.width
+    if (h, w) != (image["height"], image["width"]):
+        raise UsageError(f"{path}: {w}x{h} px but the annotations say {image['width']}x{image['height']}")
+    polygons = []
+    for a in anns:
+        x, y, bw, bh = a["bbox"]
+        if x < 0 or y < 0 or x + bw > w + 1 or y + bh > h + 1:
+            raise UsageError(f"{annotations}: annotation {a['id']} lies outside {image['file_name']} ({w}x{h}); fix it")
+        seg = a.get("segmentation")
+        if isinstance(seg, dict):
+            try:
+                polygons.append(obb_from_mask(rle_decode(seg, h, w)))
+            except UsageError as exc:
+                raise UsageError(f"{annotations}: annotation {a['id']} of {image['file_name']}: {exc}") from exc
+        else:  # no mask: the axis-aligned box
+            polygons.append(np.array([[x, y], [x + bw, y], [x + bw, y + bh], [x, y + bh]], float))
+    return scene, np.array(polygons).reshape(-1, 4, 2)
+
+
+def coco_labels(
+    annotations: Path, root: Path, bands: tuple[str, ...] | None, ports: Collection[str] = ()
+) -> Iterator[tuple[str, Scene, np.ndarray]]:
+    """Each labelled scene's port, the scene opened with ``bands`` (not read), and its (n, 4, 2) ship polygons.
+
+    All scenes, or only ``ports``: the others are not opened. The first bad scene raises.
+    """
+    for port, image, anns in coco_images(annotations, ports):
+        scene, polygons = coco_scene(annotations, root, bands, port, image, anns)
+        yield port, scene, polygons
 
 
 def coco_scenes(

@@ -30,6 +30,11 @@ it on validation ports only, then evaluate unseen ports at that value.
 --pictures DIR draws each scene (--coco) at the operating threshold: ships
 found green, missed magenta, false alarms yellow.
 
+A labelled scene that cannot be evaluated (no folder, a band missing, an
+unreadable file, a label outside it) is left out of every figure: the others
+are scored and written, the JSON lists it under "skipped", the end of the
+output names it with its error, and the exit status is 2.
+
 Leave-ports-out folds pool into one figure: each fold's weights detect only
 the ports it never trained on, and every metric (and the picked threshold)
 is computed over all of them together. With --pick-threshold it also reports
@@ -59,7 +64,7 @@ from tqdm import tqdm
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from detector.errors import ShipwatchError, UsageError, bad_input_exit  # noqa: E402
+from detector.errors import EXIT_BAD_INPUT, ShipwatchError, UsageError, bad_input_exit  # noqa: E402
 from detector.export import atomic_path, atomic_write_text  # noqa: E402
 from detector.models import ModelSpec, ship_class_ids  # noqa: E402
 from detector.raster import Scene  # noqa: E402
@@ -257,8 +262,12 @@ def items_from_yaml(data: Path, split: str, detector) -> list[Item]:  # type: ig
 
 def items_from_coco(
     ann: Path, scenes: Path, bands: tuple[str, ...] | None, ports: list[str], detector, scale: float, ships: tuple[int, ...]
-) -> list[Item]:  # type: ignore[no-untyped-def]
-    """Whole scenes through the detect engine; the ``ships`` classes' boxes kept, as class 0 like the labels."""
+) -> tuple[list[Item], dict[str, str]]:  # type: ignore[no-untyped-def]
+    """Whole scenes through the detect engine; the ``ships`` classes' boxes kept, as class 0 like the labels.
+
+    Also returns the scenes that could not be evaluated (missing, lacking a
+    band, unreadable, or with bad labels), each with its error: the others go on.
+    """
     from detector.engine import DetectSettings, detect_scene, window_side
     from detector.georef import ground_sample_distance
     from detector.tiling import overlap_for_gsd
@@ -267,16 +276,20 @@ def items_from_coco(
     build = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(build)  # type: ignore[union-attr]
     side = window_side(detector.input_size, scale)
-    items = []
-    labelled = build.coco_labels(ann, scenes, bands, ports)
-    for port, scene, polygons in tqdm(labelled, desc="scenes", unit="scene", total=len(ports) or None, dynamic_ncols=True):
-        # the overlap shipwatch detect gives the scene: the longest ship at its true ground sample distance
-        gsd = ground_sample_distance(scene.crs, scene.transform, scene.width, scene.height)
-        result = detect_scene(scene, detector, DetectSettings(overlap=overlap_for_gsd(gsd, side), classes=ships, scale=scale))
-        found = result.detections
+    items, skipped = [], {}
+    for port, image, anns in tqdm(build.coco_images(ann, ports), desc="scenes", unit="scene", dynamic_ncols=True):
+        try:
+            scene, polygons = build.coco_scene(ann, scenes, bands, port, image, anns)
+            # the overlap shipwatch detect gives the scene: the longest ship at its true ground sample distance
+            gsd = ground_sample_distance(scene.crs, scene.transform, scene.width, scene.height)
+            settings = DetectSettings(overlap=overlap_for_gsd(gsd, side), classes=ships, scale=scale)
+            found = detect_scene(scene, detector, settings).detections
+        except ShipwatchError as exc:
+            skipped[port] = str(exc)
+            continue
         found = Detections(found.obb, found.score, np.zeros(len(found), np.int64), found.window)
         items.append(Item(port, polygons, np.zeros(len(polygons), np.int64), found, scene))
-    return items
+    return items, skipped
 
 
 THRESHOLDS = np.round(np.arange(0.05, 0.9, 0.025), 3)
@@ -404,6 +417,7 @@ def main() -> int:
 def run(a: argparse.Namespace, p: argparse.ArgumentParser, folds: list[tuple[str, list[str]]]) -> int:
     """Detect, match, print the table and write the JSON and the PR curve."""
     fold_items: list[list[Item]] = []
+    skipped: dict[str, str] = {}  # scenes that could not be evaluated: left out of every figure
     names: tuple[str, ...] = ()
     for weights, ports in folds:
         paths, member_bands, spec = members_of(weights, a.bands)
@@ -422,8 +436,13 @@ def run(a: argparse.Namespace, p: argparse.ArgumentParser, folds: list[tuple[str
         else:
             ships = ship_class_ids(detector.class_names, spec, weights)
             names = ("ship",)
-            fold_items.append(items_from_coco(a.coco, a.scenes, bands, ports, detector, a.scale, ships))
+            fold, failed = items_from_coco(a.coco, a.scenes, bands, ports, detector, a.scale, ships)
+            fold_items.append(fold)
+            skipped.update(failed)
     items = [it for fold in fold_items for it in fold]
+    if not items:
+        first = next(iter(skipped.values()), "")
+        raise UsageError(f"no scene could be evaluated ({len(skipped)} failed; the first: {first})")
     ap = {}
     curves = {}
     for k, name in enumerate(names):
@@ -438,12 +457,13 @@ def run(a: argparse.Namespace, p: argparse.ArgumentParser, folds: list[tuple[str
         **at_threshold(items, a.conf),
         "map50": float(np.mean(list(ap.values()))) if ap else None,
         "ap50": ap,
+        "skipped": skipped,
     }
     if a.pick_threshold:
         report["best_threshold"] = pick_threshold(items)
         report["best_f1"] = at_threshold(items, report["best_threshold"])["f1"]
-        if len(fold_items) > 1:
-            report["nested"] = nested_thresholds(fold_items)
+        if sum(1 for fold in fold_items if fold) > 1:
+            report["nested"] = nested_thresholds([fold for fold in fold_items if fold])
     scenes = len(report["per_scene"])  # type: ignore[arg-type]
     if a.coco and scenes >= 3:
         report["f1_interval"] = f1_interval(report["per_scene"])  # type: ignore[arg-type]
@@ -490,6 +510,11 @@ def run(a: argparse.Namespace, p: argparse.ArgumentParser, folds: list[tuple[str
     if a.pictures:
         for it in tqdm(items, desc="pictures", unit="scene", dynamic_ncols=True):
             draw_item(it, a.conf, a.pictures / f"{it.name}.png")
+    if skipped:
+        print(f"{len(skipped)} scene(s) could not be evaluated and are left out of every figure above:", file=sys.stderr)
+        for port, error in skipped.items():
+            print(f"  {port}: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     return 0
 
 

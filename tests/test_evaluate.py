@@ -197,3 +197,29 @@ def test_coco_scenes_score_a_dota_model_by_its_ships_only(tmp_path: Path) -> Non
     assert list(report["ap50"]) == ["ship"]
     # Algiers' large ships are within a DOTA model's reach at 3x: some found, so ship AP is above 0.
     assert report["per_scene"]["algiers"]["matched"] > 0 and report["map50"] > 0
+
+
+@pytest.mark.real_model
+def test_a_scene_that_cannot_be_evaluated_is_reported_and_the_others_scored(tmp_path: Path, make_geotiff) -> None:  # type: ignore[no-untyped-def]
+    """Two labelled ports, one lacking B04: the other is scored, the JSON written, the bad one named, exit 2."""
+    import json
+
+    images, annotations = [], []
+    for k, port in enumerate(("alpha", "beta"), 1):
+        for band in ("B03", "B04", "B08") if port == "alpha" else ("B03", "B08"):
+            data = np.full((1, 96, 128), 500, np.uint16)
+            data[0, 40:46, 30:60] = 4000
+            make_geotiff(f"s2/{port}/{port}_{band}.tif", data=data, crs="EPSG:32653", transform=None)
+        images.append({"id": k, "file_name": f"{port}_rgb.tif", "height": 96, "width": 128})
+        annotations.append({"id": k, "image_id": k, "bbox": [30, 40, 30, 6]})
+    ann = tmp_path / "s2" / "annotations.json"
+    ann.write_text(json.dumps({"images": images, "annotations": annotations}))
+    out = tmp_path / "eval.json"
+    cmd = [sys.executable, str(REPO / "scripts" / "evaluate.py"), "--weights", "s2-ensemble",
+           "--coco", str(ann), "--scenes", str(tmp_path / "s2"), "--json", str(out)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-800:]
+    report = json.loads(out.read_text())
+    assert list(report["per_scene"]) == ["alpha"] and report["per_scene"]["alpha"]["labelled"] == 1
+    assert "no band files for B04" in report["skipped"]["beta"]
+    assert "1 scene(s) could not be evaluated" in proc.stderr and "  beta: " in proc.stderr
