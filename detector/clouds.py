@@ -57,7 +57,7 @@ def clear_of_clouds(
     file are clear.
     """
     to_scl = ~ds.transform * transform if transform is not None and ds.transform != Affine.identity() else None
-    if to_scl is None or to_scl.b or to_scl.d:  # no map grid, or one turned against the other: by size
+    if to_scl is None or max(abs(to_scl.b), abs(to_scl.d)) > 1e-9:  # no map grid, or one turned against the other: by size
         to_scl = Affine.scale(ds.width / width, ds.height / height)
     h, w = shape
     x = window.col_off + (np.arange(w) + 0.5) * window.width / w
