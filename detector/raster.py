@@ -166,12 +166,15 @@ def _fail(path: Path, problem: str, fix: str) -> SceneReadError:
     return SceneReadError(f"{path}: {problem}; {fix}")
 
 
+def _raster_files(folder: Path) -> list[Path]:
+    """The raster files of a folder, sorted by name."""
+    return [c for c in sorted(folder.iterdir()) if c.suffix.lower() in RASTER_SUFFIXES and c.is_file()]
+
+
 def band_files(folder: Path) -> dict[str, Path]:
     """Band name (``B04``...) to file, for the raster files of a folder named with Sentinel-2 bands."""
     found: dict[str, Path] = {}
-    for child in sorted(folder.iterdir()):
-        if child.suffix.lower() not in RASTER_SUFFIXES or not child.is_file():
-            continue
+    for child in _raster_files(folder):
         match = _BAND_NAME.search(child.stem)
         if match:
             found.setdefault(match.group(1).upper(), child)
@@ -182,10 +185,7 @@ def cloud_file(folder: Path) -> Path | None:
     """A band folder's scene classification (SCL) file, if it has one."""
     if not folder.is_dir():
         return None
-    found = [
-        c for c in sorted(folder.iterdir()) if c.is_file() and c.suffix.lower() in RASTER_SUFFIXES and _SCL_NAME.search(c.stem)
-    ]
-    return found[0] if found else None
+    return next((c for c in _raster_files(folder) if _SCL_NAME.search(c.stem)), None)
 
 
 def band_names(path: Path) -> tuple[str, ...]:
