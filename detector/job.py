@@ -59,7 +59,7 @@ from detector.store import SceneKey, SceneRow, Store
 from detector.tiling import overlap_for_gsd, window_count
 from detector.yolo import DEFAULT_MAX_DET, Detector, Device, Head, YoloDetector
 
-__all__ = ["DetectOptions", "Engine", "JobReport", "SceneOutcome", "run_detect", "scene_content_hash"]
+__all__ = ["DetectOptions", "Engine", "JobReport", "SceneOutcome", "auto_model", "grid_band", "run_detect", "scene_content_hash"]
 
 log = logging.getLogger("shipwatch")
 
@@ -260,9 +260,22 @@ def _yolo(weights: Path, spec: ModelSpec | None, o: DetectOptions) -> Detector:
     return YoloDetector(weights, spec, conf, o.iou, o.max_det, o.device, o.backend, o.head, classes, sha)
 
 
-def _grid_band(names: Sequence[str]) -> int:
+def grid_band(names: Sequence[str]) -> int:
     """The 1-based index of a 10 m band of a band folder (Sentinel-2's B01 and B09 are 60 m), else the first."""
     return next((names.index(b) + 1 for b in ("B04", "B03", "B02", "B08") if b in names), 1)
+
+
+def auto_model(path: Path, names: Sequence[str], gsd: float | None) -> tuple[ModelSpec, str]:
+    """The registry model ``shipwatch detect`` picks without ``--weights``, and why.
+
+    ``names`` are the band folder's bands (none for a file): a file, or a
+    folder holding B04, B03 and B02, offers true colour as well.
+
+    Raises:
+        UsageError: no model fits the scene's resolution and bands.
+    """
+    have = frozenset(names) | (frozenset(RGB) if not names or {"B04", "B03", "B02"} <= set(names) else frozenset())
+    return choose_model(gsd, have, str(path))
 
 
 def auto_batch_size(detector: Detector) -> int:
@@ -359,8 +372,7 @@ class _Job:
             spec, weights, sha = self.fixed
             reason = "--weights"
         else:
-            have = frozenset(names) | (frozenset(RGB) if not names or {"B04", "B03", "B02"} <= set(names) else frozenset())
-            spec, reason = choose_model(gsd, have, str(path))
+            spec, reason = auto_model(path, names, gsd)
             _, weights, sha = resolve_weights(spec.name, o.trust_weights)
         if spec is None or set(spec.bands) <= set(RGB):
             scene = open_scene(path, None, o.acquired, o.allow_ungeoreferenced, o.max_pixels) if names else probe
@@ -382,7 +394,7 @@ class _Job:
         try:
             # A band folder is opened by one band for its grid; the chosen model's bands are read after.
             names = () if o.bands else band_names(path)
-            probe = (_grid_band(names),) if names else o.bands
+            probe = (grid_band(names),) if names else o.bands
             scene = open_scene(path, probe, o.acquired, o.allow_ungeoreferenced, o.max_pixels)
             gsd = ground_sample_distance(scene.crs, scene.transform, scene.width, scene.height) or o.gsd
             spec, weights, sha, reason, scene = self._model(path, names, scene, gsd)

@@ -68,7 +68,8 @@ class ModelSpec:
         conf: the operating score threshold, picked on validation data.
         members: for an ensemble, its models (see :mod:`detector.ensemble`);
             it has no file of its own, and its ``sha256`` is the digest of
-            its members' digests, so a changed member changes it.
+            its members' digests and the bands each takes, so a changed
+            member, or the same members fed other bands, changes it.
     """
 
     name: str
@@ -184,7 +185,10 @@ def _ensemble(m: dict, singles: dict[str, ModelSpec]) -> ModelSpec:  # type: ign
     odd = next((p for p in parts if _inputs(p) != _inputs(first)), None)
     if odd is not None:
         raise ValueError(f"{m['name']}: members {first.name} and {odd.name} differ in classes, input size or scale")
-    digest = hashlib.sha256(",".join(p.sha256 for p in parts).encode()).hexdigest()
+    # Members and the bands each takes: the same files fed other bands are another ensemble.
+    digest = hashlib.sha256(
+        ";".join(f"{p.sha256}:{','.join(x.bands)}" for p, x in zip(parts, members, strict=True)).encode()
+    ).hexdigest()
     return replace(first, file="", sha256=digest, members=members, **_entry(m))
 
 

@@ -91,6 +91,10 @@ def test_registry_ensemble_is_pinned_through_its_members(tmp_path: Path, monkeyp
     assert [spec.member_channels(m) for m in spec.members] == [(0, 1, 2), (0, 1, 2)]
     assert (spec.input_size, spec.scale, spec.classes) == (640, 3.0, ("ship",))
     assert resolve_weights(spec.name)[2] == spec.sha256
+    # The same two files fed near infrared alone, in all three channels, are another entry with another digest.
+    nir = registry()["s2-ensemble-b08"]
+    assert [m.model for m in nir.members] == [m.model for m in spec.members] and nir.bands == ("B08",)
+    assert [nir.member_channels(m) for m in nir.members] == [(0, 0, 0), (0, 0, 0)] and nir.sha256 != spec.sha256
     # A member file that differs from its entry is refused, naming the member.
     copy = tmp_path / "models"
     shutil.copytree(models_dir(), copy, ignore=shutil.ignore_patterns("yolo*-obb.pt", "yolov8n-obb-s2-nir.pt"))

@@ -22,6 +22,10 @@ def test_registry_pins_every_model() -> None:
         (8.2, frozenset({"B03", "B04", "B08"}), "s2-ensemble"),  # B02 is not needed
         (10.0, frozenset(RGB), "yolo26n-obb-s2"),  # a plain RGB file: the true-colour one
         (10.0, frozenset({"B02", "B03", "B04"}) | frozenset(RGB), "yolo26n-obb-s2"),  # a folder without B08
+        # folders lacking red and green: the near-infrared pair fed what the folder has
+        (8.2, frozenset({"B08", "B11"}), "s2-ensemble-b08"),
+        (8.2, frozenset({"B02", "B08", "B11"}), "s2-ensemble-b08"),
+        (8.2, frozenset({"B02", "B03", "B11"}), "s2-ensemble-swir"),  # neither red nor near infrared
     ],
 )
 def test_choice_by_true_ground_resolution(gsd: float, bands: frozenset[str], expected: str) -> None:
@@ -36,17 +40,17 @@ def test_no_fitting_model_gives_advice() -> None:
         choose_model(23.7, frozenset(RGB), "landsat_web_mercator.tif")  # Landsat's 30 m Web Mercator pixels at 38°N
     with pytest.raises(UsageError, match="a pixel or two"):
         choose_model(60.0, frozenset(RGB), "landsat.tif")
-    with pytest.raises(UsageError, match="lacks the bands"):
-        choose_model(10.0, frozenset({"B11"}), "swir_only")
+    with pytest.raises(UsageError, match=r"lacks the bands.*s2-ensemble-b08 needs B08"):
+        choose_model(10.0, frozenset({"B11", "B03"}), "swir_only")
 
 
 def test_a_band_folder_is_measured_on_a_10m_band() -> None:
     """Its ground sample distance (which picks the model) comes from B04, B03, B02 or B08, never 60 m B01."""
-    from detector.job import _grid_band
+    from detector.job import grid_band
 
-    assert _grid_band(("B01", "B02", "B03", "B04", "B08", "B09")) == 4
-    assert _grid_band(("B01", "B08", "B11")) == 2
-    assert _grid_band(("B11", "B12")) == 1
+    assert grid_band(("B01", "B02", "B03", "B04", "B08", "B09")) == 4
+    assert grid_band(("B01", "B08", "B11")) == 2
+    assert grid_band(("B11", "B12")) == 1
 
 
 def test_only_ship_classes_count_as_ships() -> None:

@@ -187,6 +187,34 @@ def test_near_infrared_models_without_b02_or_by_name(tmp_path: Path, capsys: pyt
     assert code == 2 and "reads bands B08, B04, B03 and the scene lacks B08" in capsys.readouterr().err
 
 
+def test_folders_lacking_red_and_green_get_the_near_infrared_pair_fed_what_they_have(tmp_path: Path) -> None:
+    """Band folders as some of sen2ships' own ports come: B08 and B11 only, or B02, B03 and B11 only.
+
+    One job, three scenes, three ensembles of the same two files: each scene
+    reads its own bands, and none borrows another's model.
+    """
+    busan = shared("sen2ships-dev", "busan")
+    scenes = []
+    for name, bands in (("nir_swir", ("B08", "B11")), ("no_red", ("B02", "B03", "B11"))):
+        folder = tmp_path / name / "busan"
+        folder.mkdir(parents=True)
+        for band in busan.iterdir():
+            if any(f"_{b}_" in band.name for b in bands):
+                (folder / band.name).symlink_to(band)
+        scenes.append(folder)
+    out = tmp_path / "out"
+    assert main(["detect", str(busan), *map(str, scenes), "--out", str(out)]) == 0
+    with sqlite3.connect(out / "shipwatch.db") as conn:
+        rows = conn.execute("SELECT path, model, bands_json, weights_sha256, n_detections FROM scenes ORDER BY id").fetchall()
+    assert [(Path(r[0]).parent.name, r[1], json.loads(r[2])) for r in rows] == [
+        ("sen2ships-dev", "s2-ensemble", ["B08", "B04", "B03"]),
+        ("nir_swir", "s2-ensemble-b08", ["B08"]),
+        ("no_red", "s2-ensemble-swir", ["B11", "B03", "B02"]),
+    ]
+    assert len({r[3] for r in rows}) == 3  # the same files fed other bands are another model in the store
+    assert all(20 <= r[4] <= 90 for r in rows), rows  # 54 labelled ships
+
+
 def test_dota8_images_as_geotiffs(tmp_path: Path) -> None:
     """Every dota8 image runs through detect; ship-less crops give few ships."""
     images = sorted(shared("dota8", "images").rglob("*.jpg"))
