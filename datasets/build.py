@@ -64,6 +64,12 @@ def coco_images(annotations: Path, ports: Collection[str] = ()) -> list[tuple[st
     ]
 
 
+def coco_scene_path(root: Path, port: str, image: dict) -> Path:  # type: ignore[type-arg]
+    """Where a labelled image's scene lies: the band folder ``root/port``, else ``root/rgb/<file_name>``."""
+    folder = root / port
+    return folder if folder.is_dir() else root / "rgb" / image["file_name"]
+
+
 def coco_scene(
     annotations: Path,
     root: Path,
@@ -80,10 +86,9 @@ def coco_scene(
         UsageError: no scene, a size other than the image's, or a label outside it or with a bad mask.
         ShipwatchError: a scene that cannot be opened with ``bands``.
     """
-    folder = root / port
-    path = folder if folder.is_dir() else root / "rgb" / image["file_name"]
+    path = coco_scene_path(root, port, image)
     if not path.exists():
-        raise UsageError(f"{annotations}: scene for {image['file_name']} not found at {folder} or {path}")
+        raise UsageError(f"{annotations}: scene for {image['file_name']} not found at {root / port} or {path}")
     scene = open_named_bands(path, bands)
     h, w = scene.height, scene.width
     if (h, w) != (image["height"], image["width"]):

@@ -25,6 +25,11 @@ Matching rules, stated:
     scenes (ports) with replacement: how much the figure rests on which
     ports happen to be labelled. Chips of one scene are not independent, so
     a data.yaml gets none.
+--weights auto evaluates what `shipwatch detect` does without --weights: each
+scene gets the registry model its resolution and bands pick (a band folder
+lacking red and green, the near-infrared pair fed what it has), at that
+model's own operating threshold; the JSON names each scene's model. mAP50 then
+ranks the boxes of several models by their scores together.
 --pick-threshold reports the threshold that maximises F1 on this data: pick
 it on validation ports only, then evaluate unseen ports at that value.
 --pictures DIR draws each scene (--coco) at the operating threshold: ships
@@ -53,6 +58,7 @@ import importlib.util
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,6 +84,8 @@ class Item:
     label_cls: np.ndarray
     found: Detections  # every prediction down to a low score
     scene: Scene | None = None  # whole scenes (--coco): what --pictures draws on
+    model: str | None = None  # --weights auto: the registry model that detected the scene
+    conf: float | None = None  # --weights auto: that model's threshold, in place of the run's
     lengths: np.ndarray = field(init=False)  # each label's longer side, px: by length at every threshold tried
 
     def __post_init__(self) -> None:
@@ -193,12 +201,15 @@ def pooled(matched: int, found: int, labelled: int) -> dict[str, float]:
     return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}
 
 
-def at_threshold(items: list[Item], conf: float) -> dict[str, object]:
+def at_threshold(items: list[Item], conf: float | None) -> dict[str, object]:
+    """Counts and metrics at ``conf``, or at each item's own threshold where it has one (--weights auto)."""
     tp = n_found = n_labels = 0
-    per_scene = {}
+    per_scene: dict[str, dict[str, object]] = {}
     lengths, hit = [], []
     for it in items:
-        found = it.found[it.found.score >= conf]
+        t = it.conf if it.conf is not None else conf
+        assert t is not None, "an item without a threshold of its own needs the run's"
+        found = it.found[it.found.score >= t]
         matched = found_labels(it.labels, found)
         lengths.append(it.lengths)
         hit.append(matched)
@@ -208,6 +219,8 @@ def at_threshold(items: list[Item], conf: float) -> dict[str, object]:
             "labelled": len(it.labels), "found": len(found), "matched": k,
             "count_error": abs(len(found) - len(it.labels)) / len(it.labels) if len(it.labels) else None,
         }  # fmt: skip
+        if it.model is not None:
+            per_scene[it.name].update(model=it.model, conf=t)
     size, ok = np.concatenate(lengths) if lengths else np.zeros(0), np.concatenate(hit) if hit else np.zeros(0, bool)
     by_length = {}
     for low, high in LENGTH_BINS:
@@ -260,37 +273,84 @@ def items_from_yaml(data: Path, split: str, detector) -> list[Item]:  # type: ig
     return items
 
 
+@dataclass(frozen=True)
+class Model:
+    """What detects a scene: a detector reporting down to a low score, the bands it reads, and how."""
+
+    name: str
+    detector: object
+    bands: tuple[str, ...] | None  # band files of a band folder; None: the scene as it opens (true colour)
+    scale: float
+    ships: tuple[int, ...]  # the classes kept as ships
+    conf: float | None = None  # its own threshold (--weights auto), else the run's --conf applies
+
+
+class AutoModels:
+    """Per scene, the registry model ``shipwatch detect`` picks without --weights, each loaded once."""
+
+    def __init__(self) -> None:
+        self.loaded: dict[str, Model] = {}
+
+    def __call__(self, path: Path) -> Model:
+        from detector.georef import ground_sample_distance
+        from detector.job import auto_model, grid_band
+        from detector.raster import band_names, open_scene
+
+        names = band_names(path) if path.is_dir() else ()
+        probe = open_scene(path, (grid_band(names),) if names else None)
+        spec, _ = auto_model(path, names, ground_sample_distance(probe.crs, probe.transform, probe.width, probe.height))
+        if spec.name not in self.loaded:
+            paths, member_bands, _ = members_of(spec.name, None)
+            detector, bands = load_detector(paths, member_bands)
+            ships = ship_class_ids(detector.class_names, spec, spec.name)
+            self.loaded[spec.name] = Model(spec.name, detector, bands, spec.scale, ships, spec.conf)
+        return self.loaded[spec.name]
+
+
+def load_build():  # type: ignore[no-untyped-def]
+    """``datasets/build.py``, the scripts' shared reader of labelled scenes."""
+    spec = importlib.util.spec_from_file_location("build", REPO / "datasets" / "build.py")
+    build = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(build)  # type: ignore[union-attr]
+    return build
+
+
 def items_from_coco(
-    ann: Path, scenes: Path, bands: tuple[str, ...] | None, ports: list[str], detector, scale: float, ships: tuple[int, ...]
-) -> tuple[list[Item], dict[str, str]]:  # type: ignore[no-untyped-def]
-    """Whole scenes through the detect engine; the ``ships`` classes' boxes kept, as class 0 like the labels.
+    ann: Path, scenes: Path, ports: list[str], model_for: Callable[[Path], Model]
+) -> tuple[list[Item], dict[str, str]]:
+    """Whole scenes through the detect engine, each with ``model_for(its path)``; ship boxes kept as class 0, like the labels.
 
     Also returns the scenes that could not be evaluated (missing, lacking a
-    band, unreadable, or with bad labels), each with its error: the others go on.
+    band, unreadable, with bad labels, or no model fits), each with its error:
+    the others go on.
     """
     from detector.engine import DetectSettings, detect_scene, window_side
     from detector.georef import ground_sample_distance
     from detector.tiling import overlap_for_gsd
 
-    spec = importlib.util.spec_from_file_location("build", REPO / "datasets" / "build.py")
-    build = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(build)  # type: ignore[union-attr]
-    side = window_side(detector.input_size, scale)
+    build = load_build()
     items, skipped = [], {}
     for port, image, anns in tqdm(build.coco_images(ann, ports), desc="scenes", unit="scene", dynamic_ncols=True):
         try:
-            scene, polygons = build.coco_scene(ann, scenes, bands, port, image, anns)
+            model = model_for(build.coco_scene_path(scenes, port, image))
+            scene, polygons = build.coco_scene(ann, scenes, model.bands, port, image, anns)
             # the overlap shipwatch detect gives the scene: the longest ship at its true ground sample distance
             gsd = ground_sample_distance(scene.crs, scene.transform, scene.width, scene.height)
-            settings = DetectSettings(overlap=overlap_for_gsd(gsd, side), classes=ships, scale=scale)
-            found = detect_scene(scene, detector, settings).detections
+            side = window_side(model.detector.input_size, model.scale)  # type: ignore[attr-defined]
+            settings = DetectSettings(overlap=overlap_for_gsd(gsd, side), classes=model.ships, scale=model.scale)
+            found = detect_scene(scene, model.detector, settings).detections  # type: ignore[arg-type]
         except ShipwatchError as exc:
             skipped[port] = str(exc)
             continue
         found = Detections(found.obb, found.score, np.zeros(len(found), np.int64), found.window)
-        items.append(Item(port, polygons, np.zeros(len(polygons), np.int64), found, scene))
+        auto = model.conf is not None
+        labels = np.zeros(len(polygons), np.int64)
+        items.append(Item(port, polygons, labels, found, scene, model.name if auto else None, model.conf))
     return items, skipped
 
+
+#: --weights: each scene with the model shipwatch detect picks for it.
+AUTO = "auto"
 
 THRESHOLDS = np.round(np.arange(0.05, 0.9, 0.025), 3)
 
@@ -375,7 +435,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
         "--weights",
-        help="weights to evaluate: a .pt file, a registry name, or files joined by + for an ensemble (or pass --fold)",
+        help="weights to evaluate: a .pt file, a registry name, files joined by + for an ensemble, or auto: each "
+        "scene with the model shipwatch detect picks (or pass --fold)",
     )
     p.add_argument(
         "--fold", action="append", default=[], metavar="WEIGHTS=PORT,PORT",
@@ -408,6 +469,15 @@ def main() -> int:
         p.error("pass --data, or --coco with --scenes")
     if a.pictures and a.data:
         p.error("--pictures draws whole scenes: pass --coco with --scenes")
+    if a.weights == AUTO:
+        taken = [
+            flag for flag, value in (("--bands", a.bands), ("--scale", a.scale), ("--conf", a.conf), ("--data", a.data)) if value
+        ]
+        if taken or a.pick_threshold:
+            p.error(
+                f"--weights auto takes each scene's model with its own bands, scale and threshold, on --coco scenes; "
+                f"leave out {', '.join(taken + (['--pick-threshold'] if a.pick_threshold else []))}"
+            )
     try:
         return run(a, p, folds)
     except (ShipwatchError, OSError) as exc:  # bad input: one line naming the file, the problem and the fix
@@ -420,6 +490,12 @@ def run(a: argparse.Namespace, p: argparse.ArgumentParser, folds: list[tuple[str
     skipped: dict[str, str] = {}  # scenes that could not be evaluated: left out of every figure
     names: tuple[str, ...] = ()
     for weights, ports in folds:
+        if weights == AUTO:
+            names = ("ship",)
+            fold, failed = items_from_coco(a.coco, a.scenes, ports, AutoModels())
+            fold_items.append(fold)
+            skipped.update(failed)
+            continue
         paths, member_bands, spec = members_of(weights, a.bands)
         if a.data and len(paths) > 1:
             p.error(
@@ -434,9 +510,9 @@ def run(a: argparse.Namespace, p: argparse.ArgumentParser, folds: list[tuple[str
             names = detector.class_names
             fold_items.append(items_from_yaml(a.data, a.split, detector))
         else:
-            ships = ship_class_ids(detector.class_names, spec, weights)
             names = ("ship",)
-            fold, failed = items_from_coco(a.coco, a.scenes, bands, ports, detector, a.scale, ships)
+            model = Model(weights, detector, bands, a.scale, ship_class_ids(detector.class_names, spec, weights))
+            fold, failed = items_from_coco(a.coco, a.scenes, ports, lambda _path, model=model: model)  # type: ignore[misc]
             fold_items.append(fold)
             skipped.update(failed)
     items = [it for fold in fold_items for it in fold]
@@ -472,9 +548,11 @@ def run(a: argparse.Namespace, p: argparse.ArgumentParser, folds: list[tuple[str
     print(f"{'scene':<24}{'labelled':>9}{'found':>7}{'matched':>9}{'count err':>11}")
     for name, r in report["per_scene"].items():  # type: ignore[union-attr]
         ce = "" if r["count_error"] is None else f"{r['count_error']:.2f}"
-        print(f"{name:<24}{r['labelled']:>9}{r['found']:>7}{r['matched']:>9}{ce:>11}")
+        model = f"  {r['model']} at {r['conf']:g}" if "model" in r else ""
+        print(f"{name:<24}{r['labelled']:>9}{r['found']:>7}{r['matched']:>9}{ce:>11}{model}")
+    where = f"conf {a.conf}" if a.conf is not None else "each scene's model's threshold"
     print(
-        f"at conf {a.conf}: precision {report['precision']:.3f}  recall {report['recall']:.3f}  F1 {report['f1']:.3f}  mAP50 {report['map50'] or 0:.3f}"
+        f"at {where}: precision {report['precision']:.3f}  recall {report['recall']:.3f}  F1 {report['f1']:.3f}  mAP50 {report['map50'] or 0:.3f}"
     )
     lengths = ", ".join(f"{k} {v['found']}/{v['labelled']}" for k, v in report["recall_by_length"].items())  # type: ignore[union-attr]
     print(f"  ships found by labelled length: {lengths}")
@@ -509,7 +587,7 @@ def run(a: argparse.Namespace, p: argparse.ArgumentParser, folds: list[tuple[str
         fig.savefig(tmp, dpi=100)
     if a.pictures:
         for it in tqdm(items, desc="pictures", unit="scene", dynamic_ncols=True):
-            draw_item(it, a.conf, a.pictures / f"{it.name}.png")
+            draw_item(it, it.conf if it.conf is not None else a.conf, a.pictures / f"{it.name}.png")
     if skipped:
         print(f"{len(skipped)} scene(s) could not be evaluated and are left out of every figure above:", file=sys.stderr)
         for port, error in skipped.items():

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from detector.records import Detections
-from tests.conftest import REPO
+from tests.conftest import REPO, shared
 
 spec = importlib.util.spec_from_file_location("shipwatch_evaluate", REPO / "scripts" / "evaluate.py")
 evaluate = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
@@ -61,6 +61,23 @@ def test_threshold_metrics_and_count_error() -> None:
     assert evaluate.label_lengths(np.array([ship, square(5, 5)])).tolist() == [30.0, 10.0]
     mixed = evaluate.at_threshold([item("c", [ship, square(100, 100)], found((15, 3, 0.9)))], 0.5)["recall_by_length"]
     assert {k: (v["found"], v["labelled"]) for k, v in mixed.items()} == {"0-15 px": (0, 1), "20-40 px": (1, 1)}
+
+
+def test_a_scene_with_a_threshold_of_its_own_is_counted_at_it() -> None:
+    """--weights auto: each scene at its model's threshold, named in its row."""
+    own = item("a", [square(10, 10), square(40, 10)], found((10, 10, 0.9), (40, 10, 0.3)))
+    own.model, own.conf = "s2-ensemble-swir", 0.15
+    other = item("b", [square(10, 10)], found((10, 10, 0.4)))
+    r = evaluate.at_threshold([own, other], 0.5)
+    assert r["per_scene"]["a"] == {
+        "labelled": 2,
+        "found": 2,
+        "matched": 2,
+        "count_error": 0.0,
+        "model": "s2-ensemble-swir",
+        "conf": 0.15,
+    }
+    assert r["per_scene"]["b"]["found"] == 0 and "model" not in r["per_scene"]["b"]
 
 
 def test_average_precision_ranks_by_score_at_iou_half() -> None:
@@ -150,6 +167,9 @@ def test_usage_mistakes_are_one_line_and_exit_2(tmp_path: Path) -> None:
          f"{weights}+{weights}: 2 weights files but --bands B08,B04,B03 names 1 band lists; give one band list per file"),
         (["--weights", weights, "--data", str(data), "--split", "test"], f"{data}: no test split"),
         (["--weights", weights, "--data", str(data)], f"{tmp_path / 'images' / 'val' / 'broken.png'}: not an image"),
+        (["--weights", "auto", "--conf", "0.3", "--coco", str(data), "--scenes", str(tmp_path), "--pick-threshold"],
+         "--weights auto takes each scene's model with its own bands, scale and threshold, on --coco scenes; "
+         "leave out --conf, --pick-threshold"),
     ):  # fmt: skip
         proc = subprocess.run(evaluate_py + args, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-800:]
@@ -184,8 +204,6 @@ def test_pictures_outline_found_missed_and_false_alarms_in_their_colours(tmp_pat
 def test_coco_scenes_score_a_dota_model_by_its_ships_only(tmp_path: Path) -> None:
     """A 15-class DOTA model on a labelled Sentinel-2 port: AP for ships, not for class 0 (plane)."""
     import json
-
-    from tests.conftest import shared
 
     s2 = shared("sen2ships-dev")
     out = tmp_path / "dota.json"
@@ -223,3 +241,28 @@ def test_a_scene_that_cannot_be_evaluated_is_reported_and_the_others_scored(tmp_
     assert list(report["per_scene"]) == ["alpha"] and report["per_scene"]["alpha"]["labelled"] == 1
     assert "no band files for B04" in report["skipped"]["beta"]
     assert "1 scene(s) could not be evaluated" in proc.stderr and "  beta: " in proc.stderr
+
+
+@pytest.mark.real_model
+def test_auto_evaluates_each_scene_with_the_model_detect_picks(tmp_path: Path) -> None:
+    """Algiers whole, and Durban as a folder of B08 and B11 only (as some sen2ships ports come)."""
+    import json
+
+    s2 = shared("sen2ships-dev")
+    for port, bands in (("algiers", ("B02", "B03", "B04", "B08", "B11")), ("durban", ("B08", "B11"))):
+        (tmp_path / port).mkdir()
+        for band in (s2 / port).iterdir():
+            if any(f"_{b}_" in band.name for b in bands):
+                (tmp_path / port / band.name).symlink_to(band)
+    out = tmp_path / "auto.json"
+    cmd = [sys.executable, str(REPO / "scripts" / "evaluate.py"), "--weights", "auto", "--coco", str(s2 / "annotations.json"),
+           "--scenes", str(tmp_path), "--ports", "algiers,durban", "--json", str(out)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-800:]
+    scenes = json.loads(out.read_text())["per_scene"]
+    assert {p: (r["model"], r["conf"]) for p, r in scenes.items()} == {
+        "algiers": ("s2-ensemble", 0.375),
+        "durban": ("s2-ensemble-b08", 0.375),
+    }
+    assert scenes["durban"]["matched"] >= 18  # of 36 labelled: near infrared alone still finds ships
+    assert "durban  " in proc.stdout and "s2-ensemble-b08 at 0.375" in proc.stdout
