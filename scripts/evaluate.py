@@ -343,9 +343,8 @@ def items_from_coco(
             skipped[port] = str(exc)
             continue
         found = Detections(found.obb, found.score, np.zeros(len(found), np.int64), found.window)
-        auto = model.conf is not None
-        labels = np.zeros(len(polygons), np.int64)
-        items.append(Item(port, polygons, labels, found, scene, model.name if auto else None, model.conf))
+        named = model.name if model.conf is not None else None  # a model with its own threshold is named in the row
+        items.append(Item(port, polygons, np.zeros(len(polygons), np.int64), found, scene, named, model.conf))
     return items, skipped
 
 
