@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import shapely
@@ -59,7 +60,16 @@ from detector.store import SceneKey, SceneRow, Store
 from detector.tiling import overlap_for_gsd, window_count
 from detector.yolo import DEFAULT_MAX_DET, Detector, Device, Head, YoloDetector
 
-__all__ = ["DetectOptions", "Engine", "JobReport", "SceneOutcome", "auto_model", "grid_band", "run_detect", "scene_content_hash"]
+__all__ = [
+    "DetectOptions",
+    "Engine",
+    "JobReport",
+    "SceneOutcome",
+    "auto_model",
+    "probe_scene",
+    "run_detect",
+    "scene_content_hash",
+]
 
 log = logging.getLogger("shipwatch")
 
@@ -260,9 +270,22 @@ def _yolo(weights: Path, spec: ModelSpec | None, o: DetectOptions) -> Detector:
     return YoloDetector(weights, spec, conf, o.iou, o.max_det, o.device, o.backend, o.head, classes, sha)
 
 
-def grid_band(names: Sequence[str]) -> int:
+def _grid_band(names: Sequence[str]) -> int:
     """The 1-based index of a 10 m band of a band folder (Sentinel-2's B01 and B09 are 60 m), else the first."""
     return next((names.index(b) + 1 for b in ("B04", "B03", "B02", "B08") if b in names), 1)
+
+
+def probe_scene(path: Path, bands: tuple[int, ...] | None = None, **options: Any) -> tuple[tuple[str, ...], Scene, float | None]:
+    """A scene opened for its grid, before a model is chosen: what :func:`auto_model` needs.
+
+    Returns the band folder's band names (none for a file, or with
+    ``bands``), the scene opened by one 10 m band of the folder (else with
+    ``bands``, as :func:`~detector.raster.open_scene` takes ``options``), and
+    its true ground sample distance (None without a CRS).
+    """
+    names = () if bands else band_names(path)
+    scene = open_scene(path, (_grid_band(names),) if names else bands, **options)
+    return names, scene, ground_sample_distance(scene.crs, scene.transform, scene.width, scene.height)
 
 
 def auto_model(path: Path, names: Sequence[str], gsd: float | None) -> tuple[ModelSpec, str]:
@@ -393,10 +416,10 @@ class _Job:
         o = self.options
         try:
             # A band folder is opened by one band for its grid; the chosen model's bands are read after.
-            names = () if o.bands else band_names(path)
-            probe = (grid_band(names),) if names else o.bands
-            scene = open_scene(path, probe, o.acquired, o.allow_ungeoreferenced, o.max_pixels)
-            gsd = ground_sample_distance(scene.crs, scene.transform, scene.width, scene.height) or o.gsd
+            names, scene, gsd = probe_scene(
+                path, o.bands, acquired=o.acquired, allow_ungeoreferenced=o.allow_ungeoreferenced, max_pixels=o.max_pixels
+            )
+            gsd = gsd or o.gsd
             spec, weights, sha, reason, scene = self._model(path, names, scene, gsd)
             key = SceneKey(scene_content_hash(scene), sha, self.settings_hash)
             existing = self.store.scene_id(key)

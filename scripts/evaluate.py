@@ -292,27 +292,16 @@ class AutoModels:
         self.loaded: dict[str, Model] = {}
 
     def __call__(self, path: Path) -> Model:
-        from detector.georef import ground_sample_distance
-        from detector.job import auto_model, grid_band
-        from detector.raster import band_names, open_scene
+        from detector.job import auto_model, probe_scene
 
-        names = band_names(path) if path.is_dir() else ()
-        probe = open_scene(path, (grid_band(names),) if names else None)
-        spec, _ = auto_model(path, names, ground_sample_distance(probe.crs, probe.transform, probe.width, probe.height))
+        names, _, gsd = probe_scene(path)
+        spec, _ = auto_model(path, names, gsd)
         if spec.name not in self.loaded:
             paths, member_bands, _ = members_of(spec.name, None)
             detector, bands = load_detector(paths, member_bands)
             ships = ship_class_ids(detector.class_names, spec, spec.name)
             self.loaded[spec.name] = Model(spec.name, detector, bands, spec.scale, ships, spec.conf)
         return self.loaded[spec.name]
-
-
-def load_build():  # type: ignore[no-untyped-def]
-    """``datasets/build.py``, the scripts' shared reader of labelled scenes."""
-    spec = importlib.util.spec_from_file_location("build", REPO / "datasets" / "build.py")
-    build = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(build)  # type: ignore[union-attr]
-    return build
 
 
 def items_from_coco(
@@ -328,7 +317,9 @@ def items_from_coco(
     from detector.georef import ground_sample_distance
     from detector.tiling import overlap_for_gsd
 
-    build = load_build()
+    spec = importlib.util.spec_from_file_location("build", REPO / "datasets" / "build.py")
+    build = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(build)  # type: ignore[union-attr]
     items, skipped = [], {}
     for port, image, anns in tqdm(build.coco_images(ann, ports), desc="scenes", unit="scene", dynamic_ncols=True):
         try:
