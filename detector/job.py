@@ -42,7 +42,16 @@ from detector.errors import ShipwatchError, UsageError
 from detector.export import write_csv, write_geojson
 from detector.georef import Georeferencer, ground_sample_distance
 from detector.gpkg import detection_layers, write_gpkg
-from detector.models import RGB, ModelSpec, choose_model, in_gsd_range, resolve_members, resolve_weights, ship_class_ids
+from detector.models import (
+    RGB,
+    ModelSpec,
+    choose_model,
+    in_gsd_range,
+    registry_digest,
+    resolve_members,
+    resolve_weights,
+    ship_class_ids,
+)
 from detector.quicklook import draw_quicklook
 from detector.raster import (
     DEFAULT_MAX_PIXELS,
@@ -131,6 +140,7 @@ class DetectOptions:
         d["acquired"] = self.acquired.isoformat() if self.acquired else None
         d["aoi"] = aoi_digest(load_aoi(self.aoi)) if self.aoi else None
         d["rules"] = RULES_VERSION
+        d["registry"] = registry_digest()  # an entry's threshold or enlargement changed: its scenes are done again
         return d
 
 

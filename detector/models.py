@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -27,6 +27,7 @@ __all__ = [
     "in_gsd_range",
     "models_dir",
     "registry",
+    "registry_digest",
     "resolve_members",
     "resolve_weights",
     "sha256_file",
@@ -210,6 +211,18 @@ def registry() -> dict[str, ModelSpec]:
     """All registered models by name."""
     _, specs = _load_registry(models_dir())
     return {s.name: s for s in specs}
+
+
+def registry_digest() -> str:
+    """sha256 of what the registry's entries do to a scene: weights, bands, enlargement, threshold, classes, GSD range.
+
+    A job's store key includes it, so that a changed threshold or enlargement
+    in an entry (same weights) redoes the scenes instead of keeping ships found
+    under the old one. Licence and card do not count.
+    """
+    default, specs = _load_registry(models_dir())
+    entries = [{k: v for k, v in asdict(s).items() if k not in ("licence", "card")} for s in specs]
+    return hashlib.sha256(json.dumps([default, entries], sort_keys=True).encode()).hexdigest()
 
 
 def default_model() -> ModelSpec:

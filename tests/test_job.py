@@ -1,5 +1,6 @@
 """What a detect job records of each scene, and the review export that reads it back (a fake model: the logic around it)."""
 
+import json
 from pathlib import Path
 
 import cv2
@@ -10,6 +11,7 @@ from pyogrio.raw import read
 
 from detector import job
 from detector.job import DetectOptions, JobReport, run_detect
+from detector.models import models_dir
 from detector.raster import bands_read, open_named_bands, open_scene, scene_pixels
 from detector.records import Ship
 from detector.review import Decision, export_reviews
@@ -131,3 +133,32 @@ def test_clouds_of_a_scene_classification_hide_ships_and_leave_a_hole_in_the_foo
     # what the cloud hid counts as not seen (visits do not take the spot as seen empty), the rest as seen
     assert not footprint.contains(top_right) and shapely.Polygon(footprint.interiors[0]).contains(top_right)
     assert footprint.contains(shapely.Point(ships[0].lon, ships[0].lat))
+
+
+def test_a_registry_entry_given_another_threshold_redoes_its_scenes(make_geotiff, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Same weights, same scene, same flags: a store made under the old threshold is not reused; a new card is."""
+    scene = make_geotiff("scene.tif", data=np.full((3, 64, 64), 40, np.uint8))
+    raw = json.loads((models_dir() / "registry.json").read_text())
+    entry = next(m for m in raw["models"] if m["name"] == raw["default"])
+    weights = models_dir() / entry["file"]
+
+    def run(**change: object) -> bool:
+        """Detect with the registry changed so (a release's new registry: a folder of its own)."""
+        entry.update(change)
+        models = tmp_path / f"models{len(list(tmp_path.glob('models*')))}"
+        models.mkdir()
+        (models / entry["file"]).symlink_to(weights)
+        (models / "registry.json").write_text(json.dumps(raw))
+        monkeypatch.setenv("SHIPWATCH_MODELS_DIR", str(models))
+        options = DetectOptions(weights=entry["name"], allow_ungeoreferenced=True)
+        report = run_detect([scene], tmp_path / "out", options, detector_factory=lambda *_: BlobDetector(256))
+        (outcome,) = report.outcomes
+        assert outcome.error is None, outcome.error
+        return outcome.reused
+
+    assert not run()
+    assert run(card="another card")
+    assert not run(conf=0.4)
+    assert not run(scale=2.0)
+    assert run()
+
