@@ -38,7 +38,7 @@ from detector.engine import (
     window_side,
 )
 from detector.ensemble import MEMBER_CONF, EnsembleDetector
-from detector.errors import ShipwatchError, UsageError
+from detector.errors import ShipwatchError, UsageError, WeightsError
 from detector.export import write_csv, write_geojson
 from detector.georef import Georeferencer, ground_sample_distance
 from detector.gpkg import detection_layers, write_gpkg
@@ -440,6 +440,8 @@ class _Job:
             log.info("%s: model %s (%s)", path, spec.name if spec else weights.name, reason)
             return self._detect(path, scene, key, gsd, spec, weights, reason)
         except ShipwatchError as exc:
+            if isinstance(exc, WeightsError) and self.fixed is not None:
+                raise  # the --weights file (one with no ship class, say) would fail every scene alike
             self.store.add_failure(self.run_id, str(path), str(exc))
             return SceneOutcome(path, error=str(exc)), None
 
@@ -521,7 +523,8 @@ def run_detect(
     """Detect ships in ``inputs`` and write ``out_dir``'s store and exports.
 
     Raises:
-        WeightsError: unverifiable weights (nothing is run).
+        WeightsError: unverifiable weights (nothing is run), or a ``--weights``
+            file with no ship class (the job stops at its first scene to run).
         StoreError: an unusable store in ``out_dir``.
     """
     progress = progress or Progress()

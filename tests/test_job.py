@@ -6,10 +6,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pyogrio
+import pytest
 import shapely
 from pyogrio.raw import read
 
 from detector import job
+from detector.errors import WeightsError
 from detector.job import DetectOptions, JobReport, run_detect
 from detector.models import models_dir
 from detector.raster import bands_read, open_named_bands, open_scene, scene_pixels
@@ -162,3 +164,25 @@ def test_a_registry_entry_given_another_threshold_redoes_its_scenes(make_geotiff
     assert not run(scale=2.0)
     assert run()
 
+
+class CarDetector(BlobDetector):
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return ("plane", "car")
+
+
+def test_a_weights_file_with_no_ship_class_stops_the_job_at_its_first_scene(make_geotiff, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Not one failure per scene: every scene would fail alike, so the job stops with the one error (exit 2 in the CLI)."""
+    scenes = [make_geotiff(f"s{k}.tif", data=np.full((3, 64, 64), 40, np.uint8)) for k in range(3)]
+    weights = tmp_path / "cars.pt"
+    weights.write_bytes(b"weights outside the registry")
+    made: list[CarDetector] = []
+
+    def factory(*_: object) -> CarDetector:
+        made.append(CarDetector(256))
+        return made[-1]
+
+    options = DetectOptions(weights=str(weights), trust_weights=True, allow_ungeoreferenced=True)
+    with pytest.raises(WeightsError, match=r"cars.pt: none of its classes \['plane', 'car'\] is a ship class"):
+        run_detect(scenes, tmp_path / "out", options, detector_factory=factory)
+    assert len(made) == 1 and made[0].calls == 0
