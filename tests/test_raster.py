@@ -8,7 +8,8 @@ from affine import Affine
 from rasterio.windows import Window
 
 from detector.errors import GeoreferenceError, SceneReadError, UsageError
-from detector.raster import SceneReader, band_indices, open_for_viewing, open_scene
+from detector.inputs import expand_inputs
+from detector.raster import SceneReader, band_indices, band_names, open_for_viewing, open_named_bands, open_scene
 
 
 def read(scene, window=None):
@@ -295,3 +296,24 @@ def test_synthetic_cloud_copies_keep_ships_clear_and_their_scl_masks_the_cloud(m
     (out / "port" / "port_SCL.tif").unlink()  # without it, the cloud's 8000 is the stretch's top
     unmasked = open_scene(out / "port", band_indices(out / "port", ("B08", "B04", "B03")))
     assert unmasked.stretch[0][1] == 8000 and scene.stretch[0][1] < 1600  # type: ignore[index]  # water and thin edges
+
+
+def test_a_band_folder_in_sen2ships_own_layout_reads_its_band_files_alone(make_geotiff, tmp_path: Path) -> None:
+    """Upstream sen2ships port folders also hold composites (NDWI, SWIR, true colour), labels, pictures and mask folders."""
+    stem = "2023-04-26-00_00_2023-04-26-23_59_Sentinel-2_L2A"
+    for k, band in enumerate(("B02", "B03", "B04", "B08", "B11")):
+        make_geotiff(f"root/port/{stem}_{band}_(Raw).tiff", data=np.full((1, 16, 16), 100 * (k + 1), np.uint16))
+    make_geotiff(f"root/port/{stem}_NDWI.tiff", data=np.zeros((1, 16, 16), np.float32))
+    make_geotiff(f"root/port/{stem}_SWIR.tiff", width=16, height=16)
+    make_geotiff("root/port/port_rgb.tiff", width=16, height=16, dtype="uint16")
+    folder = tmp_path / "root" / "port"
+    (folder / "port_coco.json").write_text("{}")
+    (folder / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (folder / f"{stem}_True_color.jpg").write_bytes(b"\xff\xd8\xff")
+    (folder / "port_binary_masks" / "SegmentationClass").mkdir(parents=True)
+    (folder / "port_binary_masks" / "SegmentationClass" / "port_rgb.png").write_bytes(b"\x89PNG")
+    assert band_names(folder) == ("B02", "B03", "B04", "B08", "B11")
+    assert expand_inputs([str(tmp_path / "root")]) == [folder] and expand_inputs([str(folder)]) == [folder]
+    nir = open_named_bands(folder, ("B08", "B04", "B03"))
+    assert [r.path.name.split("_")[-2] for r in nir.bands] == ["B08", "B04", "B03"]
+    assert nir.acquired_at == datetime(2023, 4, 26, tzinfo=UTC)
