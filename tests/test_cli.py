@@ -2,10 +2,7 @@
 
 import csv
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,17 +10,10 @@ import pytest
 from affine import Affine
 
 from detector.cli.main import main
-from tests.conftest import DATA, REPO
+from tests.conftest import DATA, REPO, shipwatch
 
 MARINA = DATA / "marina_0p3m.tif"
 pytestmark = pytest.mark.real_model
-
-
-def shipwatch(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "from detector.cli.main import run; run()", *args],
-        capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=600,
-    )  # fmt: skip
 
 
 def test_bad_inputs_fail_one_line_each_and_good_scenes_still_run(tmp_path: Path, make_geotiff) -> None:

@@ -3,8 +3,6 @@
 import csv
 import json
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -21,7 +19,7 @@ from detector.quicklook import scene_picture
 from detector.raster import SceneReader, band_indices, open_scene
 from detector.records import Detections, obb_corners
 from detector.yolo import YoloDetector
-from tests.conftest import DATA, load_script, shared
+from tests.conftest import DATA, load_script, shared, shipwatch
 
 pytestmark = pytest.mark.real_model
 IMAGE = DATA / "P0861__1024__0___1648.jpg"
@@ -207,17 +205,7 @@ def test_folders_lacking_red_and_green_get_the_near_infrared_pair_fed_what_they_
     out = tmp_path / "out"
     # In a process of its own: six OpenVINO models loaded in pytest's own process make the review tests'
     # pseudo-terminal children (forked from it) crash before they start.
-    cmd = [
-        sys.executable,
-        "-c",
-        "from detector.cli.main import run; run()",
-        "detect",
-        str(busan),
-        *map(str, scenes),
-        "--out",
-        str(out),
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    proc = shipwatch("detect", str(busan), *map(str, scenes), "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-800:]
     with sqlite3.connect(out / "shipwatch.db") as conn:
         rows = conn.execute("SELECT path, model, bands_json, weights_sha256, n_detections FROM scenes ORDER BY id").fetchall()
