@@ -85,27 +85,28 @@ def test_each_member_reads_its_own_channels() -> None:
 def test_registry_ensemble_is_pinned_through_its_members(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     spec = registry()["s2-ensemble"]
     assert spec.members == (
-        Member("yolo26n-obb-s2-nir", ("B08", "B04", "B03")),
-        Member("yolov8n-obb-s2-nir", ("B08", "B04", "B03")),
+        Member("yolo26n-obb-s2-nir-sgd", ("B08", "B04", "B03")),
+        Member("yolov8n-obb-s2-nir-sgd", ("B08", "B04", "B03")),
     )
     assert [spec.member_channels(m) for m in spec.members] == [(0, 1, 2), (0, 1, 2)]
     assert (spec.input_size, spec.scale, spec.classes) == (640, 3.0, ("ship",))
     assert resolve_weights(spec.name)[2] == spec.sha256
-    # The same two files fed near infrared alone, in all three channels, are another entry with another digest.
+    # The fallback for near infrared alone, in all three channels, is another entry with another digest
+    # (its members are the AdamW-trained pair, whose threshold was measured fed B08 alone).
     nir = registry()["s2-ensemble-b08"]
-    assert [m.model for m in nir.members] == [m.model for m in spec.members] and nir.bands == ("B08",)
+    assert [m.model for m in nir.members] == ["yolo26n-obb-s2-nir", "yolov8n-obb-s2-nir"] and nir.bands == ("B08",)
     assert [nir.member_channels(m) for m in nir.members] == [(0, 0, 0), (0, 0, 0)] and nir.sha256 != spec.sha256
     # A member file that differs from its entry is refused, naming the member.
     copy = tmp_path / "models"
-    shutil.copytree(models_dir(), copy, ignore=shutil.ignore_patterns("yolo*-obb.pt", "yolov8n-obb-s2-nir.pt"))
-    (copy / "yolov8n-obb-s2-nir.pt").write_bytes(b"not the weights")
+    shutil.copytree(models_dir(), copy, ignore=shutil.ignore_patterns("yolo*-obb.pt", "yolov8n-obb-s2-nir-sgd.pt"))
+    (copy / "yolov8n-obb-s2-nir-sgd.pt").write_bytes(b"not the weights")
     monkeypatch.setenv("SHIPWATCH_MODELS_DIR", str(copy))
-    with pytest.raises(WeightsError, match="yolov8n-obb-s2-nir"):
+    with pytest.raises(WeightsError, match="yolov8n-obb-s2-nir-sgd"):
         resolve_weights(spec.name)
     assert resolve_weights(spec.name, trust=True)[0] == spec
     # A changed member digest changes the ensemble's.
     raw = json.loads((copy / "registry.json").read_text())
-    next(m for m in raw["models"] if m["name"] == "yolo26n-obb-s2-nir")["sha256"] = "0" * 64
+    next(m for m in raw["models"] if m["name"] == "yolo26n-obb-s2-nir-sgd")["sha256"] = "0" * 64
     (tmp_path / "registry.json").write_text(json.dumps(raw))
     monkeypatch.setenv("SHIPWATCH_MODELS_DIR", str(tmp_path))
     assert registry()["s2-ensemble"].sha256 != spec.sha256
@@ -138,4 +139,5 @@ def test_an_option_a_member_cannot_take_names_the_ensemble_and_the_way_out() -> 
     spec = registry()["s2-ensemble"]
     with pytest.raises(UsageError, match="NMS-free head") as caught:
         _yolo(Path("unused"), spec, DetectOptions(head=Head.END2END))
-    assert "member of s2-ensemble: yolo26n-obb-s2-nir, yolov8n-obb-s2-nir; --weights runs one of them alone" in str(caught.value)
+    members = "yolo26n-obb-s2-nir-sgd, yolov8n-obb-s2-nir-sgd"
+    assert f"member of s2-ensemble: {members}; --weights runs one of them alone" in str(caught.value)

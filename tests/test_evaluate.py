@@ -108,7 +108,7 @@ def test_weights_as_files_an_ensemble_of_files_or_a_registry_name() -> None:
     with pytest.raises(evaluate.UsageError, match="2 weights files but --bands B08,B04,B03 names 1"):
         evaluate.members_of("nir.pt+tc.pt", "B08,B04,B03")
     paths, bands, spec = evaluate.members_of("s2-ensemble", None)
-    assert [p.name for p in paths] == ["yolo26n-obb-s2-nir.pt", "yolov8n-obb-s2-nir.pt"]
+    assert [p.name for p in paths] == ["yolo26n-obb-s2-nir-sgd.pt", "yolov8n-obb-s2-nir-sgd.pt"]
     assert bands == [("B08", "B04", "B03"), ("B08", "B04", "B03")] and spec.scale == 3.0  # type: ignore[attr-defined]
     _, bands, spec = evaluate.members_of("yolo26n-obb-s2", None)
     assert bands == [None] and spec.name == "yolo26n-obb-s2"  # type: ignore[attr-defined]  # RGB: a folder's true colour

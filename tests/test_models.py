@@ -9,6 +9,7 @@ S2_FOLDER = frozenset({"B02", "B03", "B04", "B08", "B11"}) | frozenset(RGB)
 def test_registry_pins_every_model() -> None:
     specs = registry()
     assert {"yolo26n-obb-dota", "s2-ensemble", "yolo26n-obb-s2-nir", "yolov8n-obb-s2-nir", "yolo26n-obb-s2"} <= set(specs)
+    assert {"yolo26n-obb-s2-nir-sgd", "yolov8n-obb-s2-nir-sgd"} <= set(specs)
     for spec in specs.values():
         assert len(spec.sha256) == 64 and spec.ship_classes
 
