@@ -9,8 +9,8 @@ classification (SCL); this writes scenes to measure both cases on real ships:
     python scripts/evaluate.py --weights s2-ensemble --coco data/cloudy/annotations.json --scenes data/cloudy --json out/c.json
 
 The figures in models/sentinel2.md ("Bright cloud") are its four-fold command
-(Reproduce) with ``--coco`` and ``--scenes`` pointing at such a copy, so that
-each port is scored by models that never saw it.
+(Reproduce, with the AdamW pair's fold models) with ``--coco`` and ``--scenes``
+pointing at such a copy, so that each port is scored by models that never saw it.
 
 The cloud is a smooth random field (Gaussian, sigma 40 px) thresholded to
 ``--cover`` of each scene, soft-edged, kept ``--clear`` px away from every
