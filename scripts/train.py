@@ -15,7 +15,7 @@ A run killed partway resumes from weights/last.pt when started again with the
 same --name (pass --fresh to start over). Ultralytics stays offline and plots
 nothing, so nothing is downloaded (fonts included). --no-val skips the
 per-epoch validation (only the last epoch is validated): a run keeps its last
-epoch, so the weights do not depend on it.
+epoch, and the weights do not depend on it (checked bitwise on 2-epoch runs).
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def main() -> int:
     p.add_argument("--amp", type=lambda s: s.lower() in ("1", "true", "yes"), default=None)
     p.add_argument(
         "--no-val", dest="val", action="store_false", default=None,
-        help="validate only after the last epoch, not after each (the weights are the same; a third faster on the CPU)",
+        help="validate only after the last epoch, not after each (the weights are the same; saves the per-epoch validation)",
     )  # fmt: skip
     a = p.parse_args()
 
