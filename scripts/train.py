@@ -99,7 +99,7 @@ def main() -> int:
     p.add_argument("--amp", type=lambda s: s.lower() in ("1", "true", "yes"), default=None)
     p.add_argument(
         "--no-val", dest="val", action="store_false", default=None,
-        help="validate only after the last epoch, not after each (the weights are the same; saves the per-epoch validation)",
+        help="validate only after the last epoch, not after each (the weights are the same)",
     )  # fmt: skip
     a = p.parse_args()
 
