@@ -39,7 +39,7 @@ from detector.engine import (
     infer_batch,
     plan_scene,
 )
-from detector.errors import UsageError
+from detector.errors import ShipwatchError, UsageError
 from detector.models import ModelSpec
 from detector.raster import ReadSpec, Scene, SceneReader
 
@@ -91,7 +91,16 @@ def _read(spec: ReadSpec, windows: list[tuple[int, int, int, int]]) -> list[tupl
 
 class _ModelActor:
     def __init__(self, factory: Callable[..., Any], weights: Path, spec: ModelSpec | None, options: Any) -> None:
-        self.detector = factory(weights, spec, options)
+        self.error: ShipwatchError | None = None
+        try:
+            self.detector = factory(weights, spec, options)
+        except ShipwatchError as exc:  # weights it cannot load: raised whole by describe, not restarted in a loop
+            self.error = exc
+
+    def describe(self) -> tuple[int, tuple[str, ...]]:
+        if self.error is not None:
+            raise self.error
+        return self.detector.input_size, tuple(self.detector.class_names)
 
     def infer(
         self, batch: list[tuple[Window, Any, Any]], settings: DetectSettings, size: int
@@ -131,8 +140,20 @@ class RayEngine:
         self.actors = [actor.remote(factory, weights, spec, options) for _ in range(n)]
         self._read = ray.remote(num_cpus=config.reader_cpus, max_retries=3)(_read)
         self.config = config
-        self.input_size = int(spec.input_size) if spec else 1024
-        self.class_names: tuple[str, ...] = tuple(spec.classes) if spec else ()
+        try:  # what the actors loaded, as the local engine asks its model: the windows are laid for it
+            self.input_size, self.class_names = self._get(self.actors[0].describe.remote())
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+
+    def _get(self, ref: Any) -> Any:
+        """``ray.get``, raising a Shipwatch error an actor raised (weights it cannot load) as itself."""
+        try:
+            return self.ray.get(ref)
+        except self.ray.exceptions.RayTaskError as exc:
+            if isinstance(exc.cause, ShipwatchError):
+                raise exc.cause from None
+            raise
 
     def __enter__(self) -> RayEngine:
         return self

@@ -452,8 +452,7 @@ class _Job:
                 if self.batch_size == 0:
                     self.batch_size = self.options.batch_size or 4
                 self._ray[sha] = self.stack.enter_context(RayEngine(self.options.ray, self._factory, weights, spec, self.options))
-            if spec is not None:
-                return spec.input_size, tuple(spec.classes)
+            return self._ray[sha].input_size, self._ray[sha].class_names  # the actors' model; none loads here
         detector = self.detector(spec, weights, sha)
         return detector.input_size, detector.class_names
 

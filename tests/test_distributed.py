@@ -101,3 +101,35 @@ def test_a_scene_killed_on_the_local_engine_is_finished_by_ray(scenes: list[Path
     assert finished.windows_resumed == 2 and len(checkpoint.kept) == expected.windows_inferred
     assert (finished.detections.obb == expected.detections.obb).all()
     assert (finished.detections.score == expected.detections.score).all()
+
+
+def test_weights_outside_the_registry_get_the_actors_input_size(scenes: list[Path], tmp_path: Path, local_ray: None) -> None:
+    """A file outside the registry (here a 640 px model, where the DOTA one is 1024) is laid out for its own size on Ray."""
+    import sqlite3
+
+    import torch
+
+    _, shipped, _ = resolve_weights("yolo26n-obb-s2-nir-sgd")
+    checkpoint = torch.load(shipped, map_location="cpu", weights_only=False)
+    checkpoint["note"] = "a copy outside the registry"
+    weights = tmp_path / "own.pt"
+    torch.save(checkpoint, weights)
+    windows = {}
+    for engine in ("local", "ray"):
+        out = tmp_path / engine
+        args = ["detect", str(scenes[0]), "--out", str(out), "--weights", str(weights), "--trust-weights", "--engine", engine]
+        assert main(args) == 0
+        with sqlite3.connect(out / "shipwatch.db") as db:
+            windows[engine] = db.execute("SELECT windows_total FROM scenes").fetchall()
+    assert windows["ray"] == windows["local"] and windows["local"][0][0] > 1
+    assert (tmp_path / "local" / "detections.csv").read_bytes() == (tmp_path / "ray" / "detections.csv").read_bytes()
+
+
+def test_weights_an_actor_cannot_load_are_a_clear_error(
+    scenes: list[Path], tmp_path: Path, local_ray: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    weights = tmp_path / "broken.pt"
+    weights.write_bytes(b"not a checkpoint")
+    args = ["detect", str(scenes[0]), "--out", str(tmp_path / "out"), "--weights", str(weights), "--trust-weights"]
+    assert main([*args, "--engine", "ray"]) == 2
+    assert "broken.pt: not loadable Ultralytics weights" in capsys.readouterr().err
