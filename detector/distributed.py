@@ -91,15 +91,18 @@ def _read(spec: ReadSpec, windows: list[tuple[int, int, int, int]]) -> list[tupl
 
 class _ModelActor:
     def __init__(self, factory: Callable[..., Any], weights: Path, spec: ModelSpec | None, options: Any) -> None:
-        self.error: ShipwatchError | None = None
         try:
-            self.detector = factory(weights, spec, options)
-        except ShipwatchError as exc:  # weights it cannot load: raised whole by describe, not restarted in a loop
-            self.error = exc
+            self._detector: Any = factory(weights, spec, options)
+        except ShipwatchError as exc:  # weights it cannot load: raised whole by every call, not restarted in a loop
+            self._detector = exc
+
+    @property
+    def detector(self) -> Any:
+        if isinstance(self._detector, ShipwatchError):
+            raise self._detector
+        return self._detector
 
     def describe(self) -> tuple[int, tuple[str, ...]]:
-        if self.error is not None:
-            raise self.error
         return self.detector.input_size, tuple(self.detector.class_names)
 
     def infer(
@@ -141,18 +144,12 @@ class RayEngine:
         self._read = ray.remote(num_cpus=config.reader_cpus, max_retries=3)(_read)
         self.config = config
         try:  # what the actors loaded, as the local engine asks its model: the windows are laid for it
-            self.input_size, self.class_names = self._get(self.actors[0].describe.remote())
-        except BaseException:
+            self.input_size, self.class_names = ray.get(self.actors[0].describe.remote())
+        except BaseException as exc:
             self.__exit__(None, None, None)
-            raise
-
-    def _get(self, ref: Any) -> Any:
-        """``ray.get``, raising a Shipwatch error an actor raised (weights it cannot load) as itself."""
-        try:
-            return self.ray.get(ref)
-        except self.ray.exceptions.RayTaskError as exc:
-            if isinstance(exc.cause, ShipwatchError):
-                raise exc.cause from None
+            cause = getattr(exc, "cause", None)  # a RayTaskError carries what the actor raised
+            if isinstance(cause, ShipwatchError):
+                raise cause from None
             raise
 
     def __enter__(self) -> RayEngine:

@@ -105,9 +105,9 @@ def test_a_scene_killed_on_the_local_engine_is_finished_by_ray(scenes: list[Path
 
 def test_weights_outside_the_registry_get_the_actors_input_size(scenes: list[Path], tmp_path: Path, local_ray: None) -> None:
     """A file outside the registry (here a 640 px model, where the DOTA one is 1024) is laid out for its own size on Ray."""
-    import sqlite3
-
     import torch
+
+    from detector.store import Store
 
     _, shipped, _ = resolve_weights("yolo26n-obb-s2-nir-sgd")
     checkpoint = torch.load(shipped, map_location="cpu", weights_only=False)
@@ -119,9 +119,9 @@ def test_weights_outside_the_registry_get_the_actors_input_size(scenes: list[Pat
         out = tmp_path / engine
         args = ["detect", str(scenes[0]), "--out", str(out), "--weights", str(weights), "--trust-weights", "--engine", engine]
         assert main(args) == 0
-        with sqlite3.connect(out / "shipwatch.db") as db:
-            windows[engine] = db.execute("SELECT windows_total FROM scenes").fetchall()
-    assert windows["ray"] == windows["local"] and windows["local"][0][0] > 1
+        with Store(out / "shipwatch.db") as store:
+            windows[engine] = [store.scene(sid).windows_total for sid in store.scene_ids(store.latest_settings_hash() or "")]
+    assert windows["ray"] == windows["local"] and windows["local"][0] > 1
     assert (tmp_path / "local" / "detections.csv").read_bytes() == (tmp_path / "ray" / "detections.csv").read_bytes()
 
 
