@@ -46,8 +46,9 @@ PRESETS: dict[str, dict[str, object]] = {
 }
 # Overhead imagery has no up or down: flip both ways, rotate freely.
 AUGMENT: dict[str, object] = {"fliplr": 0.5, "flipud": 0.5, "degrees": 180.0, "mosaic": 1.0, "scale": 0.5, "translate": 0.1}
-# Knobs passed through to Ultralytics as flags (freeze: how many leading layers keep the start's weights).
-INT_KNOBS = ("imgsz", "batch", "epochs", "workers", "patience", "seed", "freeze")
+# Knobs passed through to Ultralytics as flags (freeze: how many leading layers keep the start's weights;
+# nbs: the nominal batch, Ultralytics' 64 unless given, so batch 8 steps the optimiser every 8 batches).
+INT_KNOBS = ("imgsz", "batch", "epochs", "workers", "patience", "seed", "freeze", "nbs")
 FLOAT_KNOBS = ("lr0", "lrf", "weight_decay", "fliplr", "flipud", "degrees", "mosaic", "scale", "translate", "fraction",
                "hsv_h", "hsv_s", "hsv_v")  # fmt: skip
 

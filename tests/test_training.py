@@ -149,13 +149,14 @@ def test_one_epoch_of_training_writes_weights_that_load(tmp_path: Path) -> None:
     data = tmp_path / "data"
     build_yolo_obb(marina_scenes(), data, ["ship"], ["b"], BuildSettings(chip=320, overlap=0, scale=1.0, empty_share=0.0))
     cmd = [sys.executable, str(REPO / "scripts" / "train.py"), "--data", str(data / "data.yaml"), "--preset", "smoke",
-           "--name", "smoke", "--runs", str(tmp_path / "runs"), "--fraction", "0.5", "--no-val"]  # fmt: skip
+           "--name", "smoke", "--runs", str(tmp_path / "runs"), "--fraction", "0.5", "--no-val", "--nbs", "2"]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env={**os.environ, "TQDM_DISABLE": "1"})
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     weights = tmp_path / "runs" / "smoke" / "weights"
     best = weights / "best.pt" if (weights / "best.pt").exists() else weights / "last.pt"
     assert best.exists()
-    assert torch.load(weights / "last.pt", weights_only=False)["train_args"]["val"] is False  # --no-val reached Ultralytics
+    train_args = torch.load(weights / "last.pt", weights_only=False)["train_args"]
+    assert train_args["val"] is False and train_args["nbs"] == 2  # --no-val and --nbs reached Ultralytics
     detector = YoloDetector(best, None)
     assert detector.class_names == ("ship",)
     assert len(detector(np.zeros((1, 320, 320, 3), np.uint8))) == 1
