@@ -193,6 +193,23 @@ def _ensemble(m: dict, singles: dict[str, ModelSpec]) -> ModelSpec:  # type: ign
     return replace(first, file="", sha256=digest, members=members, **_entry(m))
 
 
+def _refuse_shared_weights(specs: tuple[ModelSpec, ...]) -> None:
+    """Two entries running the same weights (an ensemble: the same members fed the same bands) are refused.
+
+    A store keys a scene's results by the weights' digest, not the entry's
+    name, so a second entry that only changed the threshold or enlargement
+    would be handed the first one's results.
+    """
+    seen: dict[str, str] = {}
+    for spec in specs:
+        other = seen.setdefault(spec.sha256, spec.name)
+        if other != spec.name:
+            raise ValueError(
+                f"{other} and {spec.name} run the same weights (sha256 {spec.sha256[:12]}...), which a store could not "
+                "tell apart; keep one entry and pass --conf for another threshold"
+            )
+
+
 @lru_cache(maxsize=4)
 def _load_registry(folder: Path) -> tuple[str, tuple[ModelSpec, ...]]:
     path = folder / "registry.json"
@@ -200,6 +217,7 @@ def _load_registry(folder: Path) -> tuple[str, tuple[ModelSpec, ...]]:
         raw = json.loads(path.read_text())
         singles = {m["name"]: _single(m) for m in raw["models"] if "members" not in m}
         specs = tuple(_ensemble(m, singles) if "members" in m else singles[m["name"]] for m in raw["models"])
+        _refuse_shared_weights(specs)
         return raw["default"], specs
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise WeightsError(

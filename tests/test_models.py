@@ -1,7 +1,10 @@
+import json
+from pathlib import Path
+
 import pytest
 
 from detector.errors import UsageError, WeightsError
-from detector.models import RGB, choose_model, registry, ship_class_ids
+from detector.models import RGB, choose_model, models_dir, registry, ship_class_ids
 
 S2_FOLDER = frozenset({"B02", "B03", "B04", "B08", "B11"}) | frozenset(RGB)
 
@@ -63,3 +66,18 @@ def test_only_ship_classes_count_as_ships() -> None:
     assert ship_class_ids(("vehicle",), None, "s2.pt") == (0,)  # a one-class model's class is what it finds
     with pytest.raises(WeightsError, match=r"cars.pt: none of its classes \['plane', 'car'\] is a ship class"):
         ship_class_ids(("plane", "car"), None, "cars.pt")
+
+
+@pytest.mark.parametrize("entry", ["yolo26n-obb-s2", "s2-ensemble"])
+def test_two_entries_running_the_same_weights_are_refused(entry: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store keys results by the weights' digest: a copied entry with another threshold would get the first's ships."""
+    raw = json.loads((models_dir() / "registry.json").read_text())
+    copy = dict(next(m for m in raw["models"] if m["name"] == entry), name=f"{entry}-strict", conf=0.6)
+    raw["models"].append(copy)
+    (tmp_path / "registry.json").write_text(json.dumps(raw))
+    monkeypatch.setenv("SHIPWATCH_MODELS_DIR", str(tmp_path))
+    with pytest.raises(WeightsError, match=rf"{entry} and {entry}-strict run the same weights.*--conf"):
+        registry()
+    raw["models"].remove(copy)  # the shipped registry as it is loads
+    (tmp_path / "registry.json").write_text(json.dumps(raw))
+    assert entry in registry()
