@@ -31,7 +31,11 @@ lacking red and green, the near-infrared pair fed what it has), at that
 model's own operating threshold; the JSON names each scene's model. mAP50 then
 ranks the boxes of several models by their scores together.
 --pick-threshold reports the threshold that maximises F1 on this data: pick
-it on validation ports only, then evaluate unseen ports at that value.
+it on validation ports only, then evaluate unseen ports at that value. It also
+writes F1 at every threshold of its grid, pooled and for each --fold, to the
+JSON (f1_by_threshold) and draws them beside it (.f1.png), each fold's pick
+on the other folds marked: a flat peak shared by the folds is a threshold that
+holds; peaks apart are one that will not.
 --pictures DIR draws each scene (--coco) at the operating threshold: ships
 found green, missed magenta, false alarms yellow.
 
@@ -351,6 +355,52 @@ def pick_threshold(items: list[Item]) -> float:
     return float(THRESHOLDS[int(np.argmax(f1))])  # type: ignore[arg-type]
 
 
+def f1_by_threshold(folds: list[list[Item]]) -> dict[str, object]:
+    """F1 at each threshold of the grid, pooled and (with several folds) for each fold, named by its scenes.
+
+    Shows how flat each peak is and whether the folds peak together: where
+    they do not, a threshold picked on some folds misses on the others.
+    """
+
+    def curve(items: list[Item]) -> list[float]:
+        return [float(at_threshold(items, float(t))["f1"]) for t in THRESHOLDS]  # type: ignore[arg-type]
+
+    out: dict[str, object] = {"thresholds": THRESHOLDS.tolist(), "pooled": curve([it for fold in folds for it in fold])}
+    if len(folds) > 1:
+        out["folds"] = {",".join(it.name for it in fold): curve(fold) for fold in folds}
+    return out
+
+
+def draw_f1_curves(report: dict[str, object], path: Path) -> None:
+    """F1 against threshold, pooled and each fold, the picked thresholds marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves: dict[str, object] = report["f1_by_threshold"]  # type: ignore[assignment]
+    t = np.array(curves["thresholds"])
+    fig, ax = plt.subplots(figsize=(6, 4))
+    nested = report.get("nested", {})
+    for k, (name, f1) in enumerate(curves.get("folds", {}).items()):  # type: ignore[attr-defined]
+        (line,) = ax.plot(t, f1, lw=1, label=name)
+        if nested:
+            picked = nested["thresholds"][k]  # type: ignore[index]
+            ax.plot([picked], [f1[int(np.argmin(np.abs(t - picked)))]], "o", color=line.get_color())
+    ax.plot(t, curves["pooled"], color="black", lw=2, label="pooled")
+    ax.axvline(report["best_threshold"], color="black", ls=":", lw=1)  # type: ignore[arg-type]
+    title = f"F1 by threshold; pooled best {report['best_threshold']:g}"
+    if nested:
+        title += ", dots: each fold's pick on the others"
+    ax.set(xlabel="score threshold", ylabel="F1", ylim=(0, 1), title=title)
+    ax.title.set_fontsize(9)
+    ax.legend(loc="lower left", fontsize=7)
+    fig.tight_layout()
+    with atomic_path(path, ".png") as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+
+
 def nested_thresholds(folds: list[list[Item]]) -> dict[str, object]:
     """Each fold evaluated at the threshold picked on the other folds alone, pooled.
 
@@ -530,6 +580,7 @@ def run(a: argparse.Namespace, p: argparse.ArgumentParser, folds: list[tuple[str
         report["best_f1"] = at_threshold(items, report["best_threshold"])["f1"]
         if sum(1 for fold in fold_items if fold) > 1:
             report["nested"] = nested_thresholds([fold for fold in fold_items if fold])
+        report["f1_by_threshold"] = f1_by_threshold([fold for fold in fold_items if fold])
     scenes = len(report["per_scene"])  # type: ignore[arg-type]
     if a.coco and scenes >= 3:
         report["f1_interval"] = f1_interval(report["per_scene"])  # type: ignore[arg-type]
@@ -575,6 +626,8 @@ def run(a: argparse.Namespace, p: argparse.ArgumentParser, folds: list[tuple[str
     fig.tight_layout()
     with atomic_path(a.pr or a.json.with_suffix(".pr.png"), ".png") as tmp:
         fig.savefig(tmp, dpi=100)
+    if a.pick_threshold:
+        draw_f1_curves(report, a.json.with_suffix(".f1.png"))
     if a.pictures:
         for it in tqdm(items, desc="pictures", unit="scene", dynamic_ncols=True):
             draw_item(it, it.conf if it.conf is not None else a.conf, a.pictures / f"{it.name}.png")

@@ -125,6 +125,30 @@ def test_nested_threshold_never_uses_a_folds_own_labels() -> None:
     assert nested["per_scene"]["b"] == {"labelled": 1, "found": 0, "matched": 0, "count_error": 1.0}
 
 
+def test_f1_by_threshold_pooled_and_by_fold_and_its_picture(tmp_path: Path) -> None:
+    """The two folds above: a peaks above 0.5, b up to 0.3; pooled, a mix of both."""
+    fold_a = [item("a", [square(10, 10)], found((10, 10, 0.9), (80, 80, 0.5)))]
+    fold_b = [item("b", [square(10, 10)], found((10, 10, 0.3)))]
+    curves = evaluate.f1_by_threshold([fold_a, fold_b])
+    at = {t: k for k, t in enumerate(curves["thresholds"])}
+    by_fold = curves["folds"]
+    assert list(by_fold) == ["a", "b"]
+    # a: its false alarm counts up to 0.5 (F1 2/3), then only the ship (1); b: its ship up to 0.3
+    assert [round(by_fold["a"][at[t]], 3) for t in (0.05, 0.5, 0.525, 0.875)] == [0.667, 0.667, 1.0, 1.0]
+    assert [by_fold["b"][at[t]] for t in (0.05, 0.3, 0.325)] == [1.0, 1.0, 0.0]
+    # pooled: 2 of 2 ships and 3 found up to 0.3 (0.8), then 1 ship and 2 found (0.5), then 1 and 1 (2/3)
+    assert [round(curves["pooled"][at[t]], 3) for t in (0.3, 0.325, 0.525)] == [0.8, 0.5, 0.667]
+    assert "folds" not in evaluate.f1_by_threshold([fold_a])  # one fold: the pooled curve is its own
+    report = {
+        "f1_by_threshold": curves,
+        "best_threshold": evaluate.pick_threshold(fold_a + fold_b),
+        "nested": evaluate.nested_thresholds([fold_a, fold_b]),
+    }
+    path = tmp_path / "eval.f1.png"
+    evaluate.draw_f1_curves(report, path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_f1_interval_resamples_scenes() -> None:
     def scene(matched: int, found: int, labelled: int) -> dict[str, int]:
         return {"matched": matched, "found": found, "labelled": labelled}
