@@ -349,10 +349,14 @@ AUTO = "auto"
 THRESHOLDS = np.round(np.arange(0.05, 0.9, 0.025), 3)
 
 
+def f1_curve(items: list[Item]) -> list[float]:
+    """F1 over ``items`` at each threshold of :data:`THRESHOLDS`."""
+    return [float(at_threshold(items, float(t))["f1"]) for t in THRESHOLDS]  # type: ignore[arg-type]
+
+
 def pick_threshold(items: list[Item]) -> float:
     """The score threshold (on a 0.025 grid) that maximises F1 over ``items``."""
-    f1 = [at_threshold(items, float(t))["f1"] for t in THRESHOLDS]
-    return float(THRESHOLDS[int(np.argmax(f1))])  # type: ignore[arg-type]
+    return float(THRESHOLDS[int(np.argmax(f1_curve(items)))])
 
 
 def f1_by_threshold(folds: list[list[Item]]) -> dict[str, object]:
@@ -361,13 +365,9 @@ def f1_by_threshold(folds: list[list[Item]]) -> dict[str, object]:
     Shows how flat each peak is and whether the folds peak together: where
     they do not, a threshold picked on some folds misses on the others.
     """
-
-    def curve(items: list[Item]) -> list[float]:
-        return [float(at_threshold(items, float(t))["f1"]) for t in THRESHOLDS]  # type: ignore[arg-type]
-
-    out: dict[str, object] = {"thresholds": THRESHOLDS.tolist(), "pooled": curve([it for fold in folds for it in fold])}
+    out: dict[str, object] = {"thresholds": THRESHOLDS.tolist(), "pooled": f1_curve([it for fold in folds for it in fold])}
     if len(folds) > 1:
-        out["folds"] = {",".join(it.name for it in fold): curve(fold) for fold in folds}
+        out["folds"] = {",".join(it.name for it in fold): f1_curve(fold) for fold in folds}
     return out
 
 
