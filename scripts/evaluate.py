@@ -576,11 +576,13 @@ def run(a: argparse.Namespace, p: argparse.ArgumentParser, folds: list[tuple[str
         "skipped": skipped,
     }
     if a.pick_threshold:
-        report["best_threshold"] = pick_threshold(items)
-        report["best_f1"] = at_threshold(items, report["best_threshold"])["f1"]
-        if sum(1 for fold in fold_items if fold) > 1:
-            report["nested"] = nested_thresholds([fold for fold in fold_items if fold])
-        report["f1_by_threshold"] = f1_by_threshold([fold for fold in fold_items if fold])
+        scored = [fold for fold in fold_items if fold]
+        by_threshold = f1_by_threshold(scored)
+        best = int(np.argmax(by_threshold["pooled"]))  # type: ignore[arg-type]  # pick_threshold's choice, from the curve drawn
+        report["best_threshold"], report["best_f1"] = float(THRESHOLDS[best]), by_threshold["pooled"][best]  # type: ignore[index]
+        if len(scored) > 1:
+            report["nested"] = nested_thresholds(scored)
+        report["f1_by_threshold"] = by_threshold
     scenes = len(report["per_scene"])  # type: ignore[arg-type]
     if a.coco and scenes >= 3:
         report["f1_interval"] = f1_interval(report["per_scene"])  # type: ignore[arg-type]
