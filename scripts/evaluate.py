@@ -33,9 +33,9 @@ ranks the boxes of several models by their scores together.
 --pick-threshold reports the threshold that maximises F1 on this data: pick
 it on validation ports only, then evaluate unseen ports at that value. It also
 writes F1 at every threshold of its grid, pooled and for each --fold, to the
-JSON (f1_by_threshold) and draws them beside it (.f1.png), each fold's pick
-on the other folds marked: a flat peak shared by the folds is a threshold that
-holds; peaks apart are one that will not.
+JSON (f1_by_threshold) and draws them (.f1.png, beside the JSON, or beside the
+--pr picture), each fold's pick on the other folds marked: a flat peak shared
+by the folds is a threshold that holds; peaks apart are one that will not.
 --pictures DIR draws each scene (--coco) at the operating threshold: ships
 found green, missed magenta, false alarms yellow.
 
@@ -492,7 +492,10 @@ def main() -> int:
     p.add_argument("--conf", type=float, help="operating threshold (default: the registry's, or 0.25)")
     p.add_argument("--pick-threshold", action="store_true", help="report the F1-maximising threshold")
     p.add_argument("--json", type=Path, required=True)
-    p.add_argument("--pr", type=Path, help="precision-recall PNG (default: beside the JSON)")
+    p.add_argument(
+        "--pr", type=Path,
+        help="precision-recall PNG (default: beside the JSON); --pick-threshold's F1 picture goes beside it, as .f1.png",
+    )  # fmt: skip
     p.add_argument(
         "--pictures", type=Path, metavar="DIR",
         help="with --coco: DIR/<port>.png, each scene at the operating threshold, ships found green, missed magenta, "
@@ -628,8 +631,8 @@ def run(a: argparse.Namespace, p: argparse.ArgumentParser, folds: list[tuple[str
     fig.tight_layout()
     with atomic_path(a.pr or a.json.with_suffix(".pr.png"), ".png") as tmp:
         fig.savefig(tmp, dpi=100)
-    if a.pick_threshold:
-        draw_f1_curves(report, a.json.with_suffix(".f1.png"))
+    if a.pick_threshold:  # beside the PR picture where --pr puts it, else beside the JSON
+        draw_f1_curves(report, (a.pr or a.json).with_suffix(".f1.png"))
     if a.pictures:
         for it in tqdm(items, desc="pictures", unit="scene", dynamic_ncols=True):
             draw_item(it, it.conf if it.conf is not None else a.conf, a.pictures / f"{it.name}.png")

@@ -257,10 +257,11 @@ def test_a_scene_that_cannot_be_evaluated_is_reported_and_the_others_scored(tmp_
     ann = tmp_path / "s2" / "annotations.json"
     ann.write_text(json.dumps({"images": images, "annotations": annotations}))
     out = tmp_path / "eval.json"
-    cmd = [sys.executable, str(REPO / "scripts" / "evaluate.py"), "--weights", "s2-ensemble",
-           "--coco", str(ann), "--scenes", str(tmp_path / "s2"), "--json", str(out)]  # fmt: skip
+    cmd = [sys.executable, str(REPO / "scripts" / "evaluate.py"), "--weights", "s2-ensemble", "--pick-threshold",
+           "--coco", str(ann), "--scenes", str(tmp_path / "s2"), "--json", str(out), "--pr", str(tmp_path / "curves" / "pr.png")]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-800:]
+    assert sorted(p.name for p in (tmp_path / "curves").iterdir()) == ["pr.f1.png", "pr.png"]  # both pictures where --pr says
     report = json.loads(out.read_text())
     assert list(report["per_scene"]) == ["alpha"] and report["per_scene"]["alpha"]["labelled"] == 1
     assert "no band files for B04" in report["skipped"]["beta"]
