@@ -10,6 +10,7 @@ from rasterio.windows import Window
 from detector.errors import GeoreferenceError, SceneReadError, UsageError
 from detector.inputs import expand_inputs
 from detector.raster import SceneReader, band_indices, band_names, open_for_viewing, open_named_bands, open_scene
+from tests.conftest import write_safe
 
 
 def read(scene, window=None):
@@ -317,3 +318,69 @@ def test_a_band_folder_in_sen2ships_own_layout_reads_its_band_files_alone(make_g
     nir = open_named_bands(folder, ("B08", "B04", "B03"))
     assert [r.path.name.split("_")[-2] for r in nir.bands] == ["B08", "B04", "B03"]
     assert nir.acquired_at == datetime(2023, 4, 26, tzinfo=UTC)
+
+
+def test_a_safe_product_reads_as_a_band_folder_each_band_at_its_finest(tmp_path: Path) -> None:
+    """L2A: bands from R10m before R20m and R60m, SCL from R20m, the time from the product's name; and L1C alike."""
+    rng = np.random.default_rng(0)
+    bands = {b: rng.integers(1000, 3000, (60, 80)).astype(np.uint16) for b in ("B02", "B03", "B04", "B08", "B11", "B01")}
+    scl = np.full((60, 80), 6, np.uint8)  # water
+    scl[:30, 40:] = 9  # cloud, high probability
+    name = "S2B_MSIL2A_20240501T015659_N0510_R060_T52TGN_20240501T043512.SAFE"
+    safe = write_safe(tmp_path / "products", name, {**bands, "SCL": scl})
+    assert band_names(safe) == ("B01", "B02", "B03", "B04", "B08", "B11")
+    scene = open_named_bands(safe, ("B08", "B04", "B03"))
+    assert [(r.path.parent.name, r.path.name[-11:]) for r in scene.bands] == [
+        ("R10m", "B08_10m.jp2"), ("R10m", "B04_10m.jp2"), ("R10m", "B03_10m.jp2"),
+    ]  # fmt: skip
+    assert scene.clouds is not None and scene.clouds.name.endswith("SCL_20m.jp2")
+    assert (scene.width, scene.height, scene.acquired_at) == (80, 60, datetime(2024, 5, 1, 1, 56, 59, tzinfo=UTC))
+    clear = np.ones((60, 80), bool)
+    clear[:30, 40:] = False
+    assert (scene.valid_sample == clear).all()  # the 20 m SCL's cloud masks the 10 m bands
+    with rasterio.open(scene.bands[0].path) as ds:
+        assert (ds.read(1) == bands["B08"]).all()  # what the product holds, losslessly
+    # the granule, or its IMG_DATA folder, is the same scene; a folder of products is one scene each
+    granule = next((safe / "GRANULE").iterdir())
+    for inner in (granule, granule / "IMG_DATA"):
+        assert open_named_bands(inner, ("B08", "B04", "B03")).bands == scene.bands
+    other = write_safe(tmp_path / "products", name.replace("20240501T015659", "20240511T015659"), bands)
+    assert expand_inputs([str(tmp_path / "products")]) == [safe, other]
+    # L1C: every band once in IMG_DATA, at its own resolution
+    l1c = write_safe(tmp_path, name.replace("MSIL2A", "MSIL1C"), bands, level="L1C")
+    assert band_names(l1c) == ("B01", "B02", "B03", "B04", "B08", "B11")
+    assert open_named_bands(l1c, ("B08", "B04", "B03")).clouds is None
+
+
+def test_a_safe_product_of_several_granules_names_the_fix(tmp_path: Path) -> None:
+    name = "S2A_MSIL1C_20160105T020342_N0201_R060_T52TGN_20160105T020342.SAFE"
+    safe = write_safe(tmp_path, name, {"B04": np.full((20, 20), 900, np.uint16)}, level="L1C")
+    granule = next((safe / "GRANULE").iterdir())
+    (granule.parent / "S2A_OPER_MSI_L1C_TL_SGS__20160105T0_A002000_T52TGP").mkdir()
+    (granule.parent / "S2A_OPER_MSI_L1C_TL_SGS__20160105T0_A002000_T52TGP" / "IMG_DATA").mkdir()
+    with pytest.raises(SceneReadError, match=r"\.SAFE: a SAFE product of 2 granules; pass one granule's folder"):
+        open_scene(safe)
+    assert expand_inputs([str(tmp_path)]) == [safe]  # still one scene, reported as it fails
+    assert band_names(granule) == ("B04",)
+
+
+def test_jpeg_2000_is_sampled_as_a_geotiff_of_the_same_pixels(make_geotiff, tmp_path: Path) -> None:
+    """GDAL reads JPEG 2000 at its resolution levels only: the sample that sets the stretch is picked from one,
+    pixel for pixel as GDAL picks from a GeoTIFF (1100 px, over the 1024 px sample)."""
+    rows, cols = np.mgrid[:700, :1100]
+    data = np.stack([rows * 9 + cols * 5, cols * 11, rows * 20]).astype(np.uint16) + 100  # smooth, for the picture
+    data += np.random.default_rng(1).integers(0, 3, data.shape, dtype=np.uint16)  # and ties the percentiles break
+    data[:, :100, :200] = 0  # nodata
+    tif = make_geotiff("s.tif", data=data)
+    jp2 = tmp_path / "s.jp2"
+    with rasterio.open(tif) as src:
+        profile = {k: src.profile[k] for k in ("width", "height", "count", "dtype", "crs", "transform")}
+    with rasterio.open(jp2, "w", driver="JP2OpenJPEG", QUALITY=100, REVERSIBLE="YES", **profile) as ds:
+        ds.write(data)
+    a, b = open_scene(tif), open_scene(jp2)
+    assert a.valid_sample.shape == (652, 1024) and not a.valid_sample.all()
+    assert (b.valid_sample == a.valid_sample).all() and b.stretch == a.stretch
+    with SceneReader(a) as ra, SceneReader(b) as rb:
+        # a picture (4x smaller) from the file's own reduction: a smooth scene draws alike but at the nodata's edge
+        diff = np.abs(ra.read_decimated((175, 275)).astype(int) - rb.read_decimated((175, 275)))
+        assert np.percentile(diff, 99) <= 2

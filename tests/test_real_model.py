@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import rasterio
 import shapely
 from rasterio.windows import Window
 from scipy.optimize import linear_sum_assignment
@@ -19,7 +20,7 @@ from detector.quicklook import scene_picture
 from detector.raster import SceneReader, band_indices, open_scene
 from detector.records import Detections, obb_corners
 from detector.yolo import YoloDetector
-from tests.conftest import DATA, load_script, shared, shipwatch
+from tests.conftest import DATA, load_script, shared, shipwatch, write_safe
 
 pytestmark = pytest.mark.real_model
 IMAGE = DATA / "P0861__1024__0___1648.jpg"
@@ -185,6 +186,33 @@ def test_near_infrared_models_without_b02_or_by_name(tmp_path: Path, capsys: pyt
     rgb = shared("sen2ships-dev", "rgb", "busan_rgb.tiff")
     code = main(["detect", str(rgb), "--out", str(tmp_path / "rgb"), "--weights", "yolo26n-obb-s2-nir"])
     assert code == 2 and "reads bands B08, B04, B03 and the scene lacks B08" in capsys.readouterr().err
+
+
+def test_a_sentinel2_safe_product_gives_the_ships_of_its_band_folder(tmp_path: Path) -> None:
+    """Busan's bands written as an L2A SAFE product (lossless JPEG 2000, B11 at 20 m, a clear SCL): detect picks
+    s2-ensemble for it by itself and finds what it finds in the band folder, ship for ship; the time is the product's."""
+    busan = shared("sen2ships-dev", "busan")
+    bands = {}
+    for band in ("B02", "B03", "B04", "B08", "B11"):
+        with rasterio.open(next(busan.glob(f"*_{band}_*"))) as ds:
+            bands[band], crs, transform = ds.read(1), ds.crs, ds.transform
+    bands["SCL"] = np.full(bands["B08"].shape, 6, np.uint8)  # water: nothing masked
+    name = "S2B_MSIL2A_20220514T021559_N0400_R003_T52SDE_20220514T043527.SAFE"
+    safe = write_safe(tmp_path, name, bands, crs=crs, transform=transform)
+    out = tmp_path / "out"
+    proc = shipwatch("detect", str(busan), str(safe), "--out", str(out))  # in a process of its own, as above
+    assert proc.returncode == 0, proc.stderr[-800:]
+    with sqlite3.connect(out / "shipwatch.db") as conn:
+        scenes = conn.execute("SELECT id, name, acquired_at, model, bands_json, n_detections FROM scenes ORDER BY id").fetchall()
+        ships = [
+            conn.execute("SELECT px_cx, px_cy, score FROM detections WHERE scene_id = ? ORDER BY idx", (sid,)).fetchall()
+            for sid, *_ in scenes
+        ]
+    assert [s[1:5] for s in scenes] == [
+        ("busan", "2022-05-14T00:00:00Z", "s2-ensemble", '["B08", "B04", "B03"]'),
+        (name, "2022-05-14T02:15:59Z", "s2-ensemble", '["B08", "B04", "B03"]'),
+    ]
+    assert 20 <= scenes[0][5] <= 90 and ships[1] == ships[0]
 
 
 def test_folders_lacking_red_and_green_get_the_near_infrared_pair_fed_what_they_have(tmp_path: Path) -> None:
