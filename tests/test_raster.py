@@ -162,6 +162,29 @@ def test_band_folder_with_different_grids(make_geotiff, tmp_path: Path) -> None:
         open_scene(tmp_path / "s2")
 
 
+def test_a_coarser_band_over_the_same_area_is_read_on_the_finest_grid(make_geotiff, tmp_path: Path) -> None:
+    """A 20 m B11 beside 10 m B02 and B03 (as Sentinel-2 delivers them) is read on their grid, whichever band comes
+    first, interpolated (bilinear) as sen2ships' own 10 m B11 is; a band on another area is still refused."""
+    fine = Affine(10, 0, 600000.0, 0, -10, 4750000.0)
+    rng = np.random.default_rng(0)
+    for band in ("B02", "B03"):
+        make_geotiff(f"s2/x_{band}.tif", data=rng.integers(1, 4000, (1, 40, 60)).astype(np.uint16), transform=fine)
+    b11 = np.full((1, 20, 30), 1000, np.uint16)
+    b11[0, :, 15:] = 3000  # dark west, bright east, the edge at 300 m
+    make_geotiff("s2/x_B11.tif", data=b11, transform=Affine(20, 0, 600000.0, 0, -20, 4750000.0))
+    folder = tmp_path / "s2"
+    scene = open_named_bands(folder, ("B11", "B03", "B02"))
+    assert (scene.width, scene.height, scene.transform) == (60, 40, fine)
+    rgb, valid = read(scene, Window(0, 0, 60, 40))
+    red = rgb[..., 0].astype(int)  # B11, stretched
+    assert valid.all() and (red == red[:1]).all()  # the same in every row
+    assert (red[0, :29] == red[0, 0]).all() and (red[0, 31:] == red[0, -1]).all() and red[0, 0] < red[0, -1]
+    assert red[0, 0] < red[0, 29] < red[0, 30] < red[0, -1]  # the edge blended over the two 10 m columns beside it
+    make_geotiff("s2/x_B11.tif", data=b11, transform=Affine(20, 0, 600100.0, 0, -20, 4750000.0))  # 100 m east
+    with pytest.raises(SceneReadError, match=r"x_B11.tif: grid .* differs from x_B03.tif .* in more than its pixel size"):
+        open_named_bands(folder, ("B11", "B03", "B02"))
+
+
 @pytest.mark.parametrize(
     ("content", "match"),
     [
