@@ -332,6 +332,10 @@ def _open(path: Path) -> rasterio.DatasetReader:
         return rasterio.open(path)
     except RasterioError as exc:
         text = str(exc)
+        if path.suffix.lower() == ".zip":
+            raise _fail(
+                path, "a zip archive", "unzip it and pass what it holds (of a Sentinel-2 product, its .SAFE folder)"
+            ) from exc
         if "not recognized" in text or "not a supported" in text.lower():
             raise _fail(path, "not a raster GDAL can read", "pass a GeoTIFF, VRT or band folder") from exc
         raise _fail(

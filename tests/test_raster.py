@@ -1,3 +1,4 @@
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -373,6 +374,15 @@ def test_a_safe_product_reads_as_a_band_folder_each_band_at_its_finest(tmp_path:
     l1c = write_safe(tmp_path, name.replace("MSIL2A", "MSIL1C"), bands, level="L1C")
     assert band_names(l1c) == ("B01", "B02", "B03", "B04", "B08", "B11")
     assert open_named_bands(l1c, ("B08", "B04", "B03")).clouds is None
+
+
+def test_a_zipped_safe_product_says_to_unzip_it(tmp_path: Path) -> None:
+    safe = write_safe(
+        tmp_path, "S2B_MSIL2A_20240501T015659_N0510_R060_T52TGN_20240501T043512.SAFE", {"B04": np.ones((8, 8), np.uint16)}
+    )
+    archive = Path(shutil.make_archive(str(safe), "zip", tmp_path, safe.name))
+    with pytest.raises(SceneReadError, match=r"SAFE.zip: a zip archive; unzip it and pass .* its .SAFE folder"):
+        open_scene(archive)
 
 
 def test_a_safe_product_of_several_granules_names_the_fix(tmp_path: Path) -> None:
