@@ -356,7 +356,7 @@ def _on_one_grid(refs: tuple[BandRef, ...], datasets: dict[Path, rasterio.Datase
     difference of grid is refused.
 
     Raises:
-        SceneReadError: a band on another CRS or area, or a finer band off the grid.
+        SceneReadError: a band in another CRS, or whose edges lie more than half its own pixel from the finest band's.
     """
     finest = min(refs, key=lambda r: abs(datasets[r.path].transform.a))
     grid = datasets[finest.path]
