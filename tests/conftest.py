@@ -120,10 +120,11 @@ def write_safe(
     """A Sentinel-2 SAFE product as ESA lays it out, its images JPEG 2000 (lossless) through rasterio.
 
     ``bands`` maps band names (and ``SCL``) to their arrays on the 10 m grid
-    ``transform`` (UTM 52N by default; coarser bands keep every second or sixth pixel). L2A puts each
-    band in ``R10m`` (B02, B03, B04, B08), ``R20m`` and ``R60m`` at every
-    resolution ESA gives it, SCL in the last two; L1C puts every band once in
-    ``IMG_DATA`` at its own resolution, and has no SCL.
+    ``transform`` (UTM 52N by default); coarser bands keep every second or
+    sixth pixel. L2A puts each band in ``R10m`` (B02, B03, B04, B08),
+    ``R20m`` and ``R60m`` at every resolution ESA gives it, SCL in the last
+    two; L1C puts every band once in ``IMG_DATA`` at its own resolution, and
+    has no SCL.
     """
     tile, sensed = "T52TGN", name.split("_")[2]
     transform = transform or Affine(10, 0, 600000.0, 0, -10, 4750020.0)
