@@ -417,3 +417,13 @@ def test_jpeg_2000_is_sampled_as_a_geotiff_of_the_same_pixels(make_geotiff, tmp_
         # a picture (4x smaller) from the file's own reduction: a smooth scene draws alike but at the nodata's edge
         diff = np.abs(ra.read_decimated((175, 275)).astype(int) - rb.read_decimated((175, 275)))
         assert np.percentile(diff, 99) <= 2
+
+
+def test_the_gdal_block_cache_is_half_a_gibibyte_not_half_a_kilobyte() -> None:
+    """rasterio hands an integer GDAL_CACHEMAX to GDAL in bytes; the readers' environment says 512 MiB."""
+    from rasterio._env import get_gdal_config
+
+    from detector.raster import _GDAL_ENV
+
+    with rasterio.Env(**_GDAL_ENV):
+        assert int(get_gdal_config("GDAL_CACHEMAX")) == 512 * 1024 * 1024
