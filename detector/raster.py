@@ -487,7 +487,7 @@ def open_scene(
                     datasets[r.path].read(r.index, window=Window(ds.width - 1, ds.height - 1, 1, 1))
             else:
                 # One decimated pass (GDAL uses overviews when the file has them).
-                sample = np.stack([_read_reduced(datasets[r.path], r.index, shape, Resampling.nearest) for r in refs])
+                sample = np.stack([datasets[r.path].read(r.index, out_shape=shape, resampling=Resampling.nearest) for r in refs])
                 valid = _valid(sample, nodata)
                 if mask_sample is not None:
                     valid &= mask_sample
@@ -528,31 +528,6 @@ def _dataset_mask(ds: rasterio.DatasetReader, index: int, shape: tuple[int, int]
     if MaskFlags.per_dataset in flags and MaskFlags.nodata not in flags and MaskFlags.all_valid not in flags:
         return ds.read_masks(index, out_shape=shape, resampling=Resampling.nearest) > 0
     return None
-
-
-def _read_reduced(ds: rasterio.DatasetReader, index: int, shape: tuple[int, int], resampling: Resampling) -> NDArray[np.generic]:
-    """Band ``index`` of ``ds`` at ``shape``, as ``ds.read(out_shape=...)`` reads it.
-
-    JPEG 2000 (Sentinel-2 SAFE products) is the exception: GDAL reads it fast
-    at a power-of-two reduction, one of the file's resolution levels, and
-    very slowly at any other (45 s against 0.1 s for a 1042 px band to 1024
-    px), so it is read at the finest such level at or above ``shape`` and
-    resized from there.
-    """
-    if ds.driver != "JP2OpenJPEG":
-        return ds.read(index, out_shape=shape, resampling=resampling)
-    factor = 1
-    while ds.height // (factor * 2) >= shape[0] and ds.width // (factor * 2) >= shape[1]:
-        factor *= 2
-    level = ds.read(index, out_shape=(math.ceil(ds.height / factor), math.ceil(ds.width / factor)), resampling=resampling)
-    if level.shape == shape:
-        return level
-    if resampling is Resampling.average:
-        return cv2.resize(level, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
-    # nearest as GDAL picks it: the source pixel under each output pixel's centre
-    rows = ((np.arange(shape[0]) + 0.5) * level.shape[0] / shape[0]).astype(int)
-    cols = ((np.arange(shape[1]) + 0.5) * level.shape[1] / shape[1]).astype(int)
-    return level[np.ix_(rows, cols)]
 
 
 def _percentiles(values: NDArray[np.generic]) -> tuple[float, float]:
@@ -652,7 +627,9 @@ class SceneReader:
         """The whole scene as (rows, cols, channels) uint8 at ``shape``, nodata black."""
         scene = self.scene
         try:
-            data = np.stack([_read_reduced(self._datasets[r.path], r.index, shape, Resampling.average) for r in scene.bands])
+            data = np.stack(
+                [self._datasets[r.path].read(r.index, out_shape=shape, resampling=Resampling.average) for r in scene.bands]
+            )
         except RasterioError as exc:
             raise _fail(scene.path, "read failed, the file is truncated or corrupt", "re-download or re-export it") from exc
         rgb = np.empty((*shape, max(3, len(data))), np.uint8)

@@ -397,28 +397,6 @@ def test_a_safe_product_of_several_granules_names_the_fix(tmp_path: Path) -> Non
     assert band_names(granule) == ("B04",)
 
 
-def test_jpeg_2000_is_sampled_as_a_geotiff_of_the_same_pixels(make_geotiff, tmp_path: Path) -> None:
-    """GDAL reads JPEG 2000 at its resolution levels only: the sample that sets the stretch is picked from one,
-    pixel for pixel as GDAL picks from a GeoTIFF (1100 px, over the 1024 px sample)."""
-    rows, cols = np.mgrid[:700, :1100]
-    data = np.stack([rows * 9 + cols * 5, cols * 11, rows * 20]).astype(np.uint16) + 100  # smooth, for the picture
-    data += np.random.default_rng(1).integers(0, 3, data.shape, dtype=np.uint16)  # and ties the percentiles break
-    data[:, :100, :200] = 0  # nodata
-    tif = make_geotiff("s.tif", data=data)
-    jp2 = tmp_path / "s.jp2"
-    with rasterio.open(tif) as src:
-        profile = {k: src.profile[k] for k in ("width", "height", "count", "dtype", "crs", "transform")}
-    with rasterio.open(jp2, "w", driver="JP2OpenJPEG", QUALITY=100, REVERSIBLE="YES", **profile) as ds:
-        ds.write(data)
-    a, b = open_scene(tif), open_scene(jp2)
-    assert a.valid_sample.shape == (652, 1024) and not a.valid_sample.all()
-    assert (b.valid_sample == a.valid_sample).all() and b.stretch == a.stretch
-    with SceneReader(a) as ra, SceneReader(b) as rb:
-        # a picture (4x smaller) from the file's own reduction: a smooth scene draws alike but at the nodata's edge
-        diff = np.abs(ra.read_decimated((175, 275)).astype(int) - rb.read_decimated((175, 275)))
-        assert np.percentile(diff, 99) <= 2
-
-
 def test_the_gdal_block_cache_is_half_a_gibibyte_not_half_a_kilobyte() -> None:
     """rasterio hands an integer GDAL_CACHEMAX to GDAL in bytes; the readers' environment says 512 MiB."""
     from rasterio._env import get_gdal_config
