@@ -397,11 +397,11 @@ def test_a_safe_product_of_several_granules_names_the_fix(tmp_path: Path) -> Non
     assert band_names(granule) == ("B04",)
 
 
-def test_the_gdal_block_cache_is_half_a_gibibyte_not_half_a_kilobyte() -> None:
-    """rasterio hands an integer GDAL_CACHEMAX to GDAL in bytes; the readers' environment says 512 MiB."""
+def test_the_gdal_block_cache_is_mebibytes_not_bytes() -> None:
+    """rasterio hands an integer GDAL_CACHEMAX to GDAL in bytes; the readers' environment says 128 MiB."""
     from rasterio._env import get_gdal_config
 
     from detector.raster import _GDAL_ENV
 
     with rasterio.Env(**_GDAL_ENV):
-        assert int(get_gdal_config("GDAL_CACHEMAX")) == 512 * 1024 * 1024
+        assert int(get_gdal_config("GDAL_CACHEMAX")) == 128 * 1024 * 1024
