@@ -347,8 +347,8 @@ def _open(path: Path) -> rasterio.DatasetReader:
         ) from exc
 
 
-def _on_one_grid(refs: tuple[BandRef, ...], datasets: dict[Path, rasterio.DatasetReader]) -> list[rasterio.DatasetReader]:
-    """Put the bands on the grid of the finest of them; return the files put under a warp, for the caller to close.
+def _on_one_grid(refs: tuple[BandRef, ...], datasets: dict[Path, rasterio.DatasetReader]) -> None:
+    """Put the bands on the grid of the finest of them (in ``datasets``; :func:`_close` closes a warp's file too).
 
     A coarser band over the same area in the same CRS (Sentinel-2's 20 m B11
     beside its 10 m bands) is read through a warp to the finest grid,
@@ -364,7 +364,6 @@ def _on_one_grid(refs: tuple[BandRef, ...], datasets: dict[Path, rasterio.Datase
     """
     finest = min(refs, key=lambda r: abs(datasets[r.path].transform.a))
     grid = datasets[finest.path]
-    sources = []
     for ref in refs:
         ds = datasets[ref.path]
         if ds is grid or (
@@ -381,11 +380,18 @@ def _on_one_grid(refs: tuple[BandRef, ...], datasets: dict[Path, rasterio.Datase
                 f"({grid.width}x{grid.height}, {grid.crs}, {tuple(grid.transform)[:6]}) in more than its pixel size",
                 "resample the bands to one grid first (gdalwarp -tr / gdalbuildvrt -resolution)",
             )
-        sources.append(ds)
         datasets[ref.path] = WarpedVRT(
             ds, crs=grid.crs, transform=grid.transform, width=grid.width, height=grid.height, resampling=Resampling.bilinear
         )
-    return sources
+
+
+def _close(datasets: dict[Path, rasterio.DatasetReader]) -> None:
+    """Close the open files, the one under each warp of :func:`_on_one_grid` as well."""
+    for ds in datasets.values():
+        ds.close()
+        if isinstance(ds, WarpedVRT):
+            ds.src_dataset.close()
+    datasets.clear()
 
 
 def _georeference(path: Path, ds: rasterio.DatasetReader) -> tuple[CRS | None, Affine | None]:
@@ -447,13 +453,12 @@ def open_scene(
     path = Path(path)
     refs = _resolve_bands(path, bands)
     datasets: dict[Path, rasterio.DatasetReader] = {}
-    warped: list[rasterio.DatasetReader] = []
     try:
         with rasterio.Env(**_GDAL_ENV):
             for ref in refs:
                 if ref.path not in datasets:
                     datasets[ref.path] = _open(ref.path)
-            warped = _on_one_grid(refs, datasets)
+            _on_one_grid(refs, datasets)
             ds = datasets[refs[0].path]
             if ds.width * ds.height > max_pixels:
                 raise _fail(
@@ -502,8 +507,7 @@ def open_scene(
     except RasterioError as exc:
         raise _fail(path, "read failed, the file is truncated or corrupt", "re-download or re-export it") from exc
     finally:
-        for opened in [*datasets.values(), *warped]:
-            opened.close()
+        _close(datasets)
     names = [r.path.name for r in refs] if path.is_dir() else []
     return Scene(
         path=path,
@@ -552,7 +556,6 @@ class SceneReader:
         self.scene = scene.read_spec if isinstance(scene, Scene) else scene
         self._env = rasterio.Env(**_GDAL_ENV)
         self._datasets: dict[Path, rasterio.DatasetReader] = {}
-        self._warped: list[rasterio.DatasetReader] = []
 
     def __enter__(self) -> SceneReader:
         self._env.__enter__()
@@ -560,7 +563,7 @@ class SceneReader:
             for file in [ref.path for ref in self.scene.bands] + ([self.scene.clouds] if self.scene.clouds else []):
                 if file not in self._datasets:
                     self._datasets[file] = _open(file)
-            self._warped = _on_one_grid(self.scene.bands, self._datasets)
+            _on_one_grid(self.scene.bands, self._datasets)
         except BaseException:
             self.close()
             raise
@@ -570,10 +573,7 @@ class SceneReader:
         self.close()
 
     def close(self) -> None:
-        for ds in [*self._datasets.values(), *self._warped]:
-            ds.close()
-        self._datasets.clear()
-        self._warped.clear()
+        _close(self._datasets)
         self._env.__exit__(None, None, None)
 
     def read(self, window: Window) -> tuple[NDArray[np.uint8], NDArray[np.bool_]]:
