@@ -110,14 +110,16 @@ def make_geotiff(tmp_path: Path) -> MakeTiff:
 
 
 def write_safe(
-    root: Path,
+    make_geotiff: MakeTiff,
     name: str,
     bands: dict[str, np.ndarray],
     crs: object = "EPSG:32652",
     level: str = "L2A",
     transform: Affine | None = None,
+    under: str = ".",
 ) -> Path:
-    """A Sentinel-2 SAFE product as ESA lays it out, its images JPEG 2000 (lossless) through rasterio.
+    """A Sentinel-2 SAFE product as ESA lays it out, ``under`` the test's folder, its images written by
+    ``make_geotiff`` as JPEG 2000 (lossless).
 
     ``bands`` maps band names (and ``SCL``) to their arrays on the 10 m grid
     ``transform`` (UTM 52N by default); coarser bands keep every second or
@@ -128,23 +130,20 @@ def write_safe(
     """
     tile, sensed = "T52TGN", name.split("_")[2]
     transform = transform or Affine(10, 0, 600000.0, 0, -10, 4750020.0)
-    img = root / name / "GRANULE" / f"{level}_{tile}_A036000_{sensed}" / "IMG_DATA"
+    img = f"{under}/{name}/GRANULE/{level}_{tile}_A036000_{sensed}/IMG_DATA"
     native = {"B02": 10, "B03": 10, "B04": 10, "B08": 10, "B01": 60, "B09": 60, "B10": 60}
     for band, data in bands.items():
         own = native.get(band, 20)
         if level == "L2A":
-            places = [(img / f"R{m}m", m, f"_{m}m") for m in (10, 20, 60) if m >= own and not (band == "B08" and m > 10)]
+            places = [(f"{img}/R{m}m", m, f"_{m}m") for m in (10, 20, 60) if m >= own and not (band == "B08" and m > 10)]
         else:
             places = [(img, own, "")]
         for folder, m, suffix in places:
-            folder.mkdir(parents=True, exist_ok=True)
             step = m // 10
-            pixels = data[::step, ::step]
-            with rasterio.open(
-                folder / f"{tile}_{sensed}_{band}{suffix}.jp2", "w", driver="JP2OpenJPEG", width=pixels.shape[1],
-                height=pixels.shape[0], count=1, dtype=pixels.dtype, crs=crs,
-                transform=transform * Affine.scale(step), QUALITY=100, REVERSIBLE="YES",
-            ) as ds:  # fmt: skip
-                ds.write(pixels[None])
-    (root / name / f"MTD_MSI{level}.xml").write_text("<metadata/>")
-    return root / name
+            jp2 = make_geotiff(
+                f"{folder}/{tile}_{sensed}_{band}{suffix}.jp2", data=data[None, ::step, ::step], crs=crs,
+                transform=transform * Affine.scale(step), driver="JP2OpenJPEG", QUALITY=100, REVERSIBLE="YES",
+            )  # fmt: skip
+    product = next(p for p in jp2.parents if p.name == name)
+    (product / f"MTD_MSI{level}.xml").write_text("<metadata/>")
+    return product

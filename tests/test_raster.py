@@ -344,14 +344,14 @@ def test_a_band_folder_in_sen2ships_own_layout_reads_its_band_files_alone(make_g
     assert nir.acquired_at == datetime(2023, 4, 26, tzinfo=UTC)
 
 
-def test_a_safe_product_reads_as_a_band_folder_each_band_at_its_finest(tmp_path: Path) -> None:
+def test_a_safe_product_reads_as_a_band_folder_each_band_at_its_finest(make_geotiff, tmp_path: Path) -> None:
     """L2A: bands from R10m before R20m and R60m, SCL from R20m, the time from the product's name; and L1C alike."""
     rng = np.random.default_rng(0)
     bands = {b: rng.integers(1000, 3000, (60, 80)).astype(np.uint16) for b in ("B02", "B03", "B04", "B08", "B11", "B01")}
     scl = np.full((60, 80), 6, np.uint8)  # water
     scl[:30, 40:] = 9  # cloud, high probability
     name = "S2B_MSIL2A_20240501T015659_N0510_R060_T52TGN_20240501T043512.SAFE"
-    safe = write_safe(tmp_path / "products", name, {**bands, "SCL": scl})
+    safe = write_safe(make_geotiff, name, {**bands, "SCL": scl}, under="products")
     assert band_names(safe) == ("B01", "B02", "B03", "B04", "B08", "B11")
     scene = open_named_bands(safe, ("B08", "B04", "B03"))
     assert [(r.path.parent.name, r.path.name[-11:]) for r in scene.bands] == [
@@ -368,26 +368,26 @@ def test_a_safe_product_reads_as_a_band_folder_each_band_at_its_finest(tmp_path:
     granule = next((safe / "GRANULE").iterdir())
     for inner in (granule, granule / "IMG_DATA"):
         assert open_named_bands(inner, ("B08", "B04", "B03")).bands == scene.bands
-    other = write_safe(tmp_path / "products", name.replace("20240501T015659", "20240511T015659"), bands)
+    other = write_safe(make_geotiff, name.replace("20240501T015659", "20240511T015659"), bands, under="products")
     assert expand_inputs([str(tmp_path / "products")]) == [safe, other]
     # L1C: every band once in IMG_DATA, at its own resolution
-    l1c = write_safe(tmp_path, name.replace("MSIL2A", "MSIL1C"), bands, level="L1C")
+    l1c = write_safe(make_geotiff, name.replace("MSIL2A", "MSIL1C"), bands, level="L1C")
     assert band_names(l1c) == ("B01", "B02", "B03", "B04", "B08", "B11")
     assert open_named_bands(l1c, ("B08", "B04", "B03")).clouds is None
 
 
-def test_a_zipped_safe_product_says_to_unzip_it(tmp_path: Path) -> None:
+def test_a_zipped_safe_product_says_to_unzip_it(make_geotiff, tmp_path: Path) -> None:
     safe = write_safe(
-        tmp_path, "S2B_MSIL2A_20240501T015659_N0510_R060_T52TGN_20240501T043512.SAFE", {"B04": np.ones((8, 8), np.uint16)}
+        make_geotiff, "S2B_MSIL2A_20240501T015659_N0510_R060_T52TGN_20240501T043512.SAFE", {"B04": np.ones((8, 8), np.uint16)}
     )
     archive = Path(shutil.make_archive(str(safe), "zip", tmp_path, safe.name))
     with pytest.raises(SceneReadError, match=r"SAFE.zip: a zip archive; unzip it and pass .* its .SAFE folder"):
         open_scene(archive)
 
 
-def test_a_safe_product_of_several_granules_names_the_fix(tmp_path: Path) -> None:
+def test_a_safe_product_of_several_granules_names_the_fix(make_geotiff, tmp_path: Path) -> None:
     name = "S2A_MSIL1C_20160105T020342_N0201_R060_T52TGN_20160105T020342.SAFE"
-    safe = write_safe(tmp_path, name, {"B04": np.full((20, 20), 900, np.uint16)}, level="L1C")
+    safe = write_safe(make_geotiff, name, {"B04": np.full((20, 20), 900, np.uint16)}, level="L1C")
     granule = next((safe / "GRANULE").iterdir())
     (granule.parent / "S2A_OPER_MSI_L1C_TL_SGS__20160105T0_A002000_T52TGP").mkdir()
     (granule.parent / "S2A_OPER_MSI_L1C_TL_SGS__20160105T0_A002000_T52TGP" / "IMG_DATA").mkdir()

@@ -188,7 +188,7 @@ def test_near_infrared_models_without_b02_or_by_name(tmp_path: Path, capsys: pyt
     assert code == 2 and "reads bands B08, B04, B03 and the scene lacks B08" in capsys.readouterr().err
 
 
-def test_a_sentinel2_safe_product_gives_the_ships_of_its_band_folder(tmp_path: Path) -> None:
+def test_a_sentinel2_safe_product_gives_the_ships_of_its_band_folder(make_geotiff, tmp_path: Path) -> None:
     """Busan's bands written as an L2A SAFE product (lossless JPEG 2000, B11 at 20 m, a clear SCL): detect picks
     s2-ensemble for it by itself and finds what it finds in the band folder, ship for ship; the time is the product's."""
     busan = shared("sen2ships-dev", "busan")
@@ -198,7 +198,7 @@ def test_a_sentinel2_safe_product_gives_the_ships_of_its_band_folder(tmp_path: P
             bands[band], crs, transform = ds.read(1), ds.crs, ds.transform
     bands["SCL"] = np.full(bands["B08"].shape, 6, np.uint8)  # water: nothing masked
     name = "S2B_MSIL2A_20220514T021559_N0400_R003_T52SDE_20220514T043527.SAFE"
-    safe = write_safe(tmp_path, name, bands, crs=crs, transform=transform)
+    safe = write_safe(make_geotiff, name, bands, crs=crs, transform=transform)
     out = tmp_path / "out"
     proc = shipwatch("detect", str(busan), str(safe), "--out", str(out))  # in a process of its own, as above
     assert proc.returncode == 0, proc.stderr[-800:]
