@@ -3,13 +3,16 @@
 An AOI is a GeoJSON file (RFC 7946: lon/lat on WGS84) of Polygon or
 MultiPolygon geometries, as a FeatureCollection, a Feature or a bare geometry.
 Inside a scene it is used in pixel space: windows that miss it are never read,
-and ships whose centre lies outside it are not reported.
+and ships whose centre lies outside it are not reported. A scene that is
+stretched to 8 bits is stretched by the AOI's surroundings
+(:func:`stretch_window`), not by the whole scene.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +21,20 @@ from affine import Affine
 from pyproj import CRS as ProjCRS
 from pyproj import Transformer
 from rasterio.crs import CRS
+from rasterio.windows import Window
 from shapely.geometry.base import BaseGeometry
 
 from detector.errors import GeoreferenceError, UsageError
 
-__all__ = ["aoi_digest", "aoi_in_pixels", "load_aoi"]
+__all__ = ["STRETCH_CONTEXT_M", "aoi_digest", "aoi_in_pixels", "load_aoi", "stretch_window"]
+
+#: The side of the square around an AOI whose pixels set a scene's stretch, in ground metres:
+#: a little over the port crops the Sentinel-2 models learnt on (sen2ships, 6-16 km across).
+#: A 110 km product is then stretched like a crop of its port, not by its whole tile, and a
+#: tight AOI not by its own few pixels: stretched by squares of 100, 200, 400 and 700 px
+#: around ships, the shipped ensemble's in-sample F1 on the nine dev ports fell to 0.839,
+#: 0.879, 0.885 and 0.890, from 0.901, 0.920, 0.907 and 0.906 stretched by the whole crop.
+STRETCH_CONTEXT_M = 20_000.0
 
 
 def load_aoi(path: Path) -> BaseGeometry:
@@ -84,3 +96,26 @@ def aoi_in_pixels(aoi: BaseGeometry, crs: CRS | None, transform: Affine | None) 
         return np.column_stack([col, row])
 
     return shapely.transform(dense, to_pixels)
+
+
+def stretch_window(aoi_px: BaseGeometry, width: int, height: int, side: float) -> Window:
+    """The window whose pixels stretch a scene for an AOI: the AOI's bounds, grown to ``side`` px.
+
+    Each axis is grown about the AOI's centre to at least ``side`` pixels, then
+    moved, not cut, to lie inside the ``width`` x ``height`` scene, so a scene
+    no larger than ``side`` is stretched whole, as without an AOI. An AOI
+    wholly outside the scene gives the whole scene.
+    """
+    minx, miny, maxx, maxy = aoi_px.bounds
+    if aoi_px.is_empty or maxx <= 0 or maxy <= 0 or minx >= width or miny >= height:
+        return Window(0, 0, width, height)
+
+    def span(low: float, high: float, size: int) -> tuple[int, int]:
+        low, high = max(low, 0.0), min(high, float(size))
+        length = min(size, max(math.ceil(high - low), math.ceil(side)))
+        start = min(max(0, round((low + high - length) / 2)), size - length)
+        return start, length
+
+    col, cols = span(minx, maxx, width)
+    row, rows = span(miny, maxy, height)
+    return Window(col, row, cols, rows)

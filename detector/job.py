@@ -25,7 +25,7 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from detector.aoi import aoi_digest, aoi_in_pixels, load_aoi
+from detector.aoi import STRETCH_CONTEXT_M, aoi_digest, aoi_in_pixels, load_aoi, stretch_window
 from detector.distributed import RayConfig, RayEngine
 from detector.engine import (
     DetectSettings,
@@ -61,6 +61,7 @@ from detector.raster import (
     open_for_viewing,
     open_named_bands,
     open_scene,
+    stretched_over,
 )
 from detector.readers import ReaderPool
 from detector.records import Ship
@@ -86,8 +87,9 @@ log = logging.getLogger("shipwatch")
 #: merge), as a number in every store key. Raise it with a change that alters what a
 #: scene gives, so that stores redo their scenes instead of keeping results made by the
 #: older rules. 2: untagged zero fill of 16- and 32-bit integer files is nodata. 3: a band
-#: folder's SCL clouds are nodata; footprints keep their holes and parts.
-RULES_VERSION = 3
+#: folder's SCL clouds are nodata; footprints keep their holes and parts. 4: with an AOI,
+#: a 16-bit scene is stretched by the AOI's surroundings, not the whole scene.
+RULES_VERSION = 4
 
 
 class Engine(enum.StrEnum):
@@ -480,7 +482,11 @@ class _Job:
         settings = DetectSettings(overlap, self.batch_size, classes, o.keep_cut, scale=scale)
         n_windows = window_count(scene.width, scene.height, side, overlap)
         self.progress.scene_started(path, n_windows, scene.width * scene.height * (gsd or 0.0) ** 2 / 1e6)
-        aoi_px = aoi_in_pixels(self.aoi, scene.crs, scene.transform) if self.aoi is not None else None
+        aoi_px = None
+        if self.aoi is not None:
+            aoi_px = aoi_in_pixels(self.aoi, scene.crs, scene.transform)
+            if gsd:  # stretched by the port around the AOI, as the models learnt, not by a whole 110 km tile
+                scene = stretched_over(scene, stretch_window(aoi_px, scene.width, scene.height, STRETCH_CONTEXT_M / gsd))
         result = self._run(key, scene, settings, aoi_px)
         geo = Georeferencer(scene.crs, scene.transform, gsd if not scene.georeferenced else None)
         ships = _ships(scene, result, class_names, geo)

@@ -8,7 +8,8 @@ windows, so each worker can hold its own handles.
 
 uint8 data is used as is. Other types are stretched to 8 bits per band with
 the 2nd and 98th percentiles of valid pixels, measured on a decimated read of
-the whole scene (never by dropping the low byte). A 16- or 32-bit integer file
+the whole scene (never by dropping the low byte), or of a part of it
+(:func:`stretched_over`: a detect job's AOI and its surroundings). A 16- or 32-bit integer file
 with no nodata value takes 0 in every band as nodata (Sentinel-2's and
 Landsat's fill).
 
@@ -23,7 +24,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -59,6 +60,7 @@ __all__ = [
     "open_named_bands",
     "open_scene",
     "scene_pixels",
+    "stretched_over",
 ]
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".jp2", ".img")
@@ -480,8 +482,7 @@ def open_scene(
             dtype = ds.dtypes[refs[0].index - 1]
             if nodata is None and dtype in _ZERO_IS_NODATA:
                 nodata = 0.0
-            scale = min(1.0, _SAMPLE_SIDE / max(ds.width, ds.height))
-            shape = (max(1, round(ds.height * scale)), max(1, round(ds.width * scale)))
+            shape = _sample_shape(Window(0, 0, ds.width, ds.height))
             mask_sample = _dataset_mask(ds, refs[0].index, shape)
             stretch = None
             if dtype == "uint8" and nodata is None and mask_sample is None and clouds is None:
@@ -491,15 +492,8 @@ def open_scene(
                 for r in refs:
                     datasets[r.path].read(r.index, window=Window(ds.width - 1, ds.height - 1, 1, 1))
             else:
-                # One decimated pass (GDAL uses overviews when the file has them).
-                sample = np.stack([datasets[r.path].read(r.index, out_shape=shape, resampling=Resampling.nearest) for r in refs])
-                valid = _valid(sample, nodata)
-                if mask_sample is not None:
-                    valid &= mask_sample
-                if clouds is not None:
-                    valid &= clear_of_clouds(
-                        datasets[clouds], Window(0, 0, ds.width, ds.height), ds.transform, ds.width, ds.height, shape
-                    )
+                whole = Window(0, 0, ds.width, ds.height)
+                sample, valid = _sample(datasets, refs, whole, shape, nodata, mask_sample, clouds, ds.transform)
                 if dtype != "uint8":
                     stretch = tuple(_percentiles(band[valid]) for band in sample)
             tags = ds.tags()
@@ -532,6 +526,58 @@ def _dataset_mask(ds: rasterio.DatasetReader, index: int, shape: tuple[int, int]
     if MaskFlags.per_dataset in flags and MaskFlags.nodata not in flags and MaskFlags.all_valid not in flags:
         return ds.read_masks(index, out_shape=shape, resampling=Resampling.nearest) > 0
     return None
+
+
+def _sample_shape(window: Window) -> tuple[int, int]:
+    """The decimated (rows, cols) on which a stretch is measured: at most 1024 px a side."""
+    scale = min(1.0, _SAMPLE_SIDE / max(window.width, window.height))
+    return max(1, round(window.height * scale)), max(1, round(window.width * scale))
+
+
+def _sample(
+    datasets: dict[Path, rasterio.DatasetReader],
+    refs: tuple[BandRef, ...],
+    window: Window,
+    shape: tuple[int, int],
+    nodata: float | None,
+    mask: NDArray[np.bool_] | None,
+    clouds: Path | None,
+    transform: Affine | None,
+) -> tuple[NDArray[np.generic], NDArray[np.bool_]]:
+    """One decimated pass over ``window`` (GDAL uses overviews when the file has them): (bands, *shape) and its valid pixels.
+
+    Valid is not nodata, inside ``mask`` (the internal mask read at ``shape``)
+    and, with an SCL file, not cloud.
+    """
+    ds = datasets[refs[0].path]
+    sample = np.stack(
+        [datasets[r.path].read(r.index, window=window, out_shape=shape, resampling=Resampling.nearest) for r in refs]
+    )
+    valid = _valid(sample, nodata)
+    if mask is not None:
+        valid &= mask
+    if clouds is not None:
+        valid &= clear_of_clouds(datasets[clouds], window, transform, ds.width, ds.height, shape)
+    return sample, valid
+
+
+def stretched_over(scene: Scene, window: Window) -> Scene:
+    """``scene`` with its stretch measured over ``window`` alone, as :func:`open_scene` measures the whole scene's.
+
+    The same decimated read, nodata, mask and clouds; the map of valid pixels
+    stays the whole scene's. A scene read as is (uint8), or a window without
+    one valid pixel, gives the scene back unchanged.
+
+    Raises:
+        SceneReadError: the files cannot be read.
+    """
+    if scene.stretch is None:
+        return scene
+    with SceneReader(scene) as reader:
+        sample, valid = reader.sample(window)
+    if not valid.any():
+        return scene
+    return replace(scene, stretch=tuple(_percentiles(band[valid]) for band in sample))
 
 
 def _percentiles(values: NDArray[np.generic]) -> tuple[float, float]:
@@ -615,6 +661,25 @@ class SceneReader:
         if not valid.all():
             rgb[~ok] = 0
         return rgb, ok
+
+    def sample(self, window: Window) -> tuple[NDArray[np.generic], NDArray[np.bool_]]:
+        """``window`` decimated to at most 1024 px a side, raw (bands, h, w), and its valid pixels: what a stretch is measured on.
+
+        Raises:
+            SceneReadError: when the file cannot be read (truncated, corrupt).
+        """
+        scene, shape = self.scene, _sample_shape(window)
+        first = scene.bands[0]
+        try:
+            ds = self._datasets[first.path]
+            mask = (
+                ds.read_masks(first.index, window=window, out_shape=shape, resampling=Resampling.nearest) > 0
+                if scene.internal_mask
+                else None
+            )
+            return _sample(self._datasets, scene.bands, window, shape, scene.nodata, mask, scene.clouds, scene.transform)
+        except RasterioError as exc:
+            raise _fail(scene.path, "read failed, the file is truncated or corrupt", "re-download or re-export it") from exc
 
     def _read_bands(self, window: Window) -> NDArray[np.generic]:
         """(bands, h, w) in the scene's band order: one read per file (GDAL decodes each block once)."""

@@ -7,7 +7,7 @@ import shapely
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from detector.aoi import aoi_in_pixels, load_aoi
+from detector.aoi import aoi_in_pixels, load_aoi, stretch_window
 from detector.errors import GeoreferenceError, UsageError
 from detector.georef import Georeferencer
 
@@ -47,3 +47,22 @@ def test_bad_aoi_files(tmp_path: Path) -> None:
         )
         > 0
     )
+
+
+@pytest.mark.parametrize(
+    ("bounds", "size", "side", "window"),
+    [
+        ((100, 100, 300, 300), (5000, 5000), 2000, (0, 0, 2000, 2000)),  # grown about its centre, moved inside
+        ((2400, 2400, 2600, 2600), (5000, 5000), 2000, (1500, 1500, 2000, 2000)),  # grown about its centre
+        ((4900, 10, 4990, 50), (5000, 5000), 2000, (3000, 0, 2000, 2000)),  # moved in from the right edge
+        ((0, 0, 4000, 300), (5000, 5000), 2000, (0, 0, 4000, 2000)),  # a side longer than the context is kept
+        ((100, 100, 300, 300), (1000, 700), 2000, (0, 0, 1000, 700)),  # a scene smaller than the context: all of it
+        ((-900, -100, -10, -5), (5000, 5000), 2000, (0, 0, 5000, 5000)),  # outside the scene: all of it
+        ((-50, 4950, 60, 5100), (5000, 5000), 100, (0, 4900, 100, 100)),  # cut to the scene, then grown inside it
+    ],
+)
+def test_the_stretch_window_is_the_aoi_grown_to_the_context_inside_the_scene(
+    bounds: tuple[float, ...], size: tuple[int, int], side: float, window: tuple[int, ...]
+) -> None:
+    got = stretch_window(shapely.box(*bounds), *size, side)
+    assert (got.col_off, got.row_off, got.width, got.height) == window

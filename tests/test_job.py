@@ -9,9 +9,12 @@ import pyogrio
 import pytest
 import shapely
 from pyogrio.raw import read
+from rasterio.crs import CRS
+from rasterio.transform import from_origin
 
 from detector import job
 from detector.errors import WeightsError
+from detector.georef import Georeferencer
 from detector.job import DetectOptions, JobReport, run_detect
 from detector.models import models_dir
 from detector.raster import bands_read, open_named_bands, open_scene, scene_pixels
@@ -186,3 +189,31 @@ def test_a_weights_file_with_no_ship_class_stops_the_job_at_its_first_scene(make
     with pytest.raises(WeightsError, match=r"cars.pt: none of its classes \['plane', 'car'\] is a ship class"):
         run_detect(scenes, tmp_path / "out", options, detector_factory=factory)
     assert len(made) == 1 and made[0].calls == 0
+
+
+def test_with_an_aoi_a_16_bit_scene_is_stretched_by_the_aoi_surroundings_not_the_whole_scene(
+    make_geotiff, tmp_path: Path
+) -> None:
+    # 60 km at 10 m: water (100) with a hull (5000) near the left edge, and bright land (30000) from 30 km on,
+    # which sets the whole scene's top: stretched by it, the hull is 11 of 255, below the fake model's 200.
+    data = np.full((1, 1000, 6000), 100, np.uint16)
+    data[0, 500:506, 200:230] = 5000
+    data[0, :, 3000:] = 30000
+    transform = from_origin(500000.0, 4750000.0, 10.0, 10.0)
+    scene = make_geotiff("tile.tif", data=data, transform=transform, tiled=True, blockxsize=256, blockysize=256)
+    assert open_scene(scene).stretch[0][1] == 30000  # type: ignore[index]
+    lon, lat = Georeferencer(CRS.from_epsg(32653), transform).pixel_to_lonlat(
+        np.array([100.0, 400.0, 400.0, 100.0]), np.array([400.0, 400.0, 600.0, 600.0])
+    )
+    ring = [[float(x), float(y)] for x, y in zip(lon, lat, strict=True)]
+    aoi = tmp_path / "port.geojson"
+    aoi.write_text(json.dumps({"type": "Polygon", "coordinates": [[*ring, ring[0]]]}))
+    options = DetectOptions(weights=str(tmp_path / "mine.pt"), trust_weights=True, aoi=aoi)
+    (tmp_path / "mine.pt").write_bytes(b"weights outside the registry")
+    report = run_detect([scene], tmp_path / "out", options, detector_factory=lambda *_: BlobDetector(256))
+    # stretched by the 20 km around the AOI (water and the hull), the hull is found where it lies
+    ships = json.loads(report.detections_geojson.read_text())["features"]  # type: ignore[union-attr]
+    assert len(ships) == 1
+    (lon,), (lat,) = Georeferencer(CRS.from_epsg(32653), transform).pixel_to_lonlat(np.array([215.0]), np.array([503.0]))
+    assert ships[0]["properties"]["length_m"] == pytest.approx(300, abs=20)
+    assert (ships[0]["properties"]["lon"], ships[0]["properties"]["lat"]) == pytest.approx((lon, lat), abs=1e-4)  # ~10 m

@@ -10,7 +10,7 @@ from rasterio.windows import Window
 
 from detector.errors import GeoreferenceError, SceneReadError, UsageError
 from detector.inputs import expand_inputs
-from detector.raster import SceneReader, band_indices, band_names, open_for_viewing, open_named_bands, open_scene
+from detector.raster import SceneReader, band_indices, band_names, open_for_viewing, open_named_bands, open_scene, stretched_over
 from tests.conftest import write_safe
 
 
@@ -267,6 +267,22 @@ def test_scl_clouds_are_nodata_for_the_stretch_and_the_windows(make_geotiff, tmp
     rgb, valid = read(scene, Window(30, 20, 32, 32))  # half a window under the cloud, mapped from the 1 m SCL grid
     assert (valid == clear[20:52, 30:62]).all()
     assert (rgb[~valid] == 0).all() and rgb[valid].any()
+
+
+def test_a_stretch_measured_over_a_window_uses_its_clear_pixels_alone(make_geotiff, tmp_path: Path) -> None:
+    folder = cloudy_folder(make_geotiff, tmp_path)
+    scene = open_scene(folder, band_indices(folder, ("B08", "B04", "B03")))
+    window = Window(20, 10, 40, 40)  # the left half clear, the right half's top under the cloud
+    over = stretched_over(scene, window)
+    with rasterio.open(folder / "T52_B08.tif") as ds:
+        b08 = ds.read(1, window=window).astype(float)
+    clear = np.ones((40, 40), bool)
+    clear[:20, 20:] = False
+    assert over.stretch[0] == pytest.approx(tuple(np.percentile(b08[clear], (2, 98))))  # type: ignore[index]
+    assert over.stretch != scene.stretch and (over.valid_sample == scene.valid_sample).all()
+    assert stretched_over(scene, Window(60, 0, 20, 20)) is scene  # all cloud: nothing to measure, the scene's stretch stays
+    grey = open_scene(make_geotiff("byte.tif"))
+    assert stretched_over(grey, Window(0, 0, 8, 8)) is grey  # 8-bit scenes are read as they are
 
 
 def test_an_scl_grid_offset_from_the_bands_masks_where_it_lies(make_geotiff, tmp_path: Path) -> None:
