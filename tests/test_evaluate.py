@@ -291,3 +291,23 @@ def test_auto_evaluates_each_scene_with_the_model_detect_picks(tmp_path: Path) -
     }
     assert scenes["durban"]["matched"] >= 18  # of 36 labelled: near infrared alone still finds ships
     assert "durban  " in proc.stdout and "s2-ensemble-b08 at 0.375" in proc.stdout
+
+
+@pytest.mark.real_model
+def test_the_aoi_stretch_measurement_runs_and_reports_each_stretch(tmp_path: Path) -> None:
+    """scripts/aoi_stretch.py on one port, one square: a row per stretch, its counts those of the port's labels."""
+    import json
+
+    s2 = shared("sen2ships-dev")
+    out = tmp_path / "aoi_stretch.json"
+    cmd = [sys.executable, str(REPO / "scripts" / "aoi_stretch.py"), "--coco", str(s2 / "annotations.json"),
+           "--scenes", str(s2), "--ports", "cartagena", "--picks", "1", "--sides", "200", "--json", str(out)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-800:]
+    report = json.loads(out.read_text())
+    assert report["ports"] == ["cartagena"] and report["conf"] == 0.375
+    tile = {k: v for k, v in report["rows"].items() if k.startswith("tile")}
+    assert sorted(tile) == ["tile: --aoi", "tile: stretched by the tile", "tile: the crop"]
+    assert all(r["labelled"] == 19 and r["matched"] <= min(r["found"], 19) for r in tile.values())
+    assert tile["tile: --aoi"]["matched"] >= tile["tile: stretched by the tile"]["matched"]
+    assert {"tight 200 px, stretched by the crop", "tight 200 px, stretched by the square"} <= set(report["rows"])
