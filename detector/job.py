@@ -487,6 +487,11 @@ class _Job:
             aoi_px = aoi_in_pixels(self.aoi, scene.crs, scene.transform)
             if gsd:  # stretched by the port around the AOI, as the models learnt, not by a whole 110 km tile
                 scene = stretched_over(scene, stretch_window(aoi_px, scene.width, scene.height, STRETCH_CONTEXT_M / gsd))
+        elif scene.stretch is not None and gsd and gsd >= 5 and max(scene.width, scene.height) * gsd > 2 * STRETCH_CONTEXT_M:
+            notes.append(  # a full Sentinel-2 product, say
+                f"stretched by all of its {max(scene.width, scene.height) * gsd / 1000:.0f} km; the 10 m models were measured "
+                f"on port crops under {STRETCH_CONTEXT_M / 1000:.0f} km: give the port as --aoi to stretch by its surroundings"
+            )
         result = self._run(key, scene, settings, aoi_px)
         geo = Georeferencer(scene.crs, scene.transform, gsd if not scene.georeferenced else None)
         ships = _ships(scene, result, class_names, geo)

@@ -211,9 +211,24 @@ def test_with_an_aoi_a_16_bit_scene_is_stretched_by_the_aoi_surroundings_not_the
     options = DetectOptions(weights=str(tmp_path / "mine.pt"), trust_weights=True, aoi=aoi)
     (tmp_path / "mine.pt").write_bytes(b"weights outside the registry")
     report = run_detect([scene], tmp_path / "out", options, detector_factory=lambda *_: BlobDetector(256))
+    assert not any("--aoi" in note for note in report.outcomes[0].notes)
     # stretched by the 20 km around the AOI (water and the hull), the hull is found where it lies
     ships = json.loads(report.detections_geojson.read_text())["features"]  # type: ignore[union-attr]
     assert len(ships) == 1
     (lon,), (lat,) = Georeferencer(CRS.from_epsg(32653), transform).pixel_to_lonlat(np.array([215.0]), np.array([503.0]))
     assert ships[0]["properties"]["length_m"] == pytest.approx(300, abs=20)
     assert (ships[0]["properties"]["lon"], ships[0]["properties"]["lat"]) == pytest.approx((lon, lat), abs=1e-4)  # ~10 m
+
+
+def test_a_16_bit_scene_far_larger_than_a_port_without_an_aoi_is_told_to_give_one(make_geotiff, tmp_path: Path) -> None:
+    transform = from_origin(500000.0, 4750000.0, 10.0, 10.0)
+    (tmp_path / "mine.pt").write_bytes(b"weights outside the registry")
+    options = DetectOptions(weights=str(tmp_path / "mine.pt"), trust_weights=True)
+    notes = {}
+    for name, cols in (("tile", 4100), ("port", 1500)):  # 41 km and 15 km at 10 m
+        data = np.full((1, 64, cols), 100, np.uint16)
+        data[0, :, cols // 2 :] = 3000
+        scene = make_geotiff(f"{name}.tif", data=data, transform=transform)
+        report = run_detect([scene], tmp_path / name, options, detector_factory=lambda *_: BlobDetector(256))
+        notes[name] = [n for n in report.outcomes[0].notes if "--aoi" in n]
+    assert len(notes["tile"]) == 1 and "all of its 41 km" in notes["tile"][0] and notes["port"] == []
