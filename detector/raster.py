@@ -565,13 +565,15 @@ def stretched_over(scene: Scene, window: Window) -> Scene:
     """``scene`` with its stretch measured over ``window`` alone, as :func:`open_scene` measures the whole scene's.
 
     The same decimated read, nodata, mask and clouds; the map of valid pixels
-    stays the whole scene's. A scene read as is (uint8), or a window without
-    one valid pixel, gives the scene back unchanged.
+    stays the whole scene's. A scene read as is (uint8), a window covering the
+    whole scene (nothing to read again), or a window without one valid pixel
+    gives the scene back unchanged.
 
     Raises:
         SceneReadError: the files cannot be read.
     """
-    if scene.stretch is None:
+    c0, r0 = window.col_off, window.row_off
+    if scene.stretch is None or (c0 <= 0 and r0 <= 0 and c0 + window.width >= scene.width and r0 + window.height >= scene.height):
         return scene
     with SceneReader(scene) as reader:
         sample, valid = reader.sample(window)

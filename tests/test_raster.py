@@ -281,6 +281,7 @@ def test_a_stretch_measured_over_a_window_uses_its_clear_pixels_alone(make_geoti
     assert over.stretch[0] == pytest.approx(tuple(np.percentile(b08[clear], (2, 98))))  # type: ignore[index]
     assert over.stretch != scene.stretch and (over.valid_sample == scene.valid_sample).all()
     assert stretched_over(scene, Window(60, 0, 20, 20)) is scene  # all cloud: nothing to measure, the scene's stretch stays
+    assert stretched_over(scene, Window(-5, -5, 100, 100)) is scene  # the whole scene: measured already
     grey = open_scene(make_geotiff("byte.tif"))
     assert stretched_over(grey, Window(0, 0, 8, 8)) is grey  # 8-bit scenes are read as they are
 
