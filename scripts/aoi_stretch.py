@@ -42,6 +42,7 @@ sys.path.insert(0, str(REPO))
 
 from detector.aoi import STRETCH_CONTEXT_M, stretch_window  # noqa: E402
 from detector.engine import DetectSettings, detect_scene, window_side  # noqa: E402
+from detector.errors import ShipwatchError, UsageError, bad_input_exit  # noqa: E402
 from detector.export import atomic_write_text  # noqa: E402
 from detector.georef import ground_sample_distance  # noqa: E402
 from detector.raster import Scene, open_named_bands, stretched_over  # noqa: E402
@@ -85,12 +86,24 @@ def main() -> int:
     p.add_argument("--bright", type=float, default=1.5, help="the tile's land over the crop's 99.9th percentile")
     p.add_argument("--json", type=Path, help="write the figures here")
     a = p.parse_args()
+    try:
+        a.sides = [int(side) for side in a.sides.split(",")]
+    except ValueError:
+        p.error(f"--sides {a.sides}: give whole pixels joined by commas, 100,200")
+    try:
+        return run(a)
+    except (ShipwatchError, OSError) as exc:
+        return bad_input_exit(exc)
+
+
+def run(a: argparse.Namespace) -> int:
     ev, build = script("scripts/evaluate.py"), script("datasets/build.py")
     paths, member_bands, spec = ev.members_of(a.weights, None)
+    if spec is None or spec.conf is None:
+        raise UsageError(f"--weights {a.weights}: not a registry model with a threshold; pass one (s2-ensemble, yolo26n-obb-s2)")
     detector, bands = ev.load_detector(paths, member_bands)
     conf, scale = spec.conf, spec.scale
     ports = a.ports.split(",") if a.ports else []  # none: every port of --coco
-    sides = [int(s) for s in a.sides.split(",")]
     counts: dict[str, list[int]] = {}
     rng = np.random.default_rng(0)
     done: list[str] = []
@@ -114,7 +127,7 @@ def main() -> int:
             )
             centres = labels.mean(axis=1)
             for i in rng.choice(len(labels), size=min(a.picks, len(labels)), replace=False):
-                for side in sides:
+                for side in a.sides:
                     square = shapely.box(*(centres[i] - side / 2), *(centres[i] + side / 2))
                     inside = labels[shapely.contains_xy(square, centres[:, 0], centres[:, 1])]
                     window = stretch_window(square, crop.width, crop.height, 0)
