@@ -482,11 +482,13 @@ class _Job:
         settings = DetectSettings(overlap, self.batch_size, classes, o.keep_cut, scale=scale)
         n_windows = window_count(scene.width, scene.height, side, overlap)
         self.progress.scene_started(path, n_windows, scene.width * scene.height * (gsd or 0.0) ** 2 / 1e6)
-        aoi_px = None
+        aoi_px, stretched_by = None, None
         if self.aoi is not None:
             aoi_px = aoi_in_pixels(self.aoi, scene.crs, scene.transform)
-            if gsd:  # stretched by the port around the AOI, as the models learnt, not by a whole 110 km tile
-                scene = stretched_over(scene, stretch_window(aoi_px, scene.width, scene.height, STRETCH_CONTEXT_M / gsd))
+            if gsd and scene.stretch is not None:  # by the port around the AOI, as the models learnt, not by a 110 km tile
+                window = stretch_window(aoi_px, scene.width, scene.height, STRETCH_CONTEXT_M / gsd)
+                stretched_by = (int(window.col_off), int(window.row_off), int(window.width), int(window.height))
+                scene = stretched_over(scene, window)
         elif scene.stretch is not None and gsd and gsd >= 5 and max(scene.width, scene.height) * gsd > 2 * STRETCH_CONTEXT_M:
             notes.append(  # a full Sentinel-2 product, say
                 f"stretched by all of its {max(scene.width, scene.height) * gsd / 1000:.0f} km; the 10 m models were measured "
@@ -513,6 +515,7 @@ class _Job:
             model_reason=reason,
             bands=bands_read(scene),
             scale=scale,
+            stretch_window=stretched_by,
         )
         scene_id = self.store.add_scene(row, ships, self.run_id)
         if result.windows_resumed:
@@ -553,9 +556,9 @@ def run_detect(
         rows = [store.scene(sid) for _, sid in kept]
         per_scene = [(scene, list(store.ships(sid, row))) for (scene, sid), row in zip(kept, rows, strict=True)]
     if options.quicklook:
-        for scene, ships in per_scene:
+        for (scene, ships), row in zip(per_scene, rows, strict=True):
             # A band folder is pictured in true colour, as the report and the review show it, whatever the model read.
-            picture = open_for_viewing(scene.path) if scene.path.is_dir() else scene
+            picture = open_for_viewing(scene.path, row.stretch_window) if scene.path.is_dir() else scene
             report.quicklooks.append(draw_quicklook(picture, ships, out_dir / "quicklook" / f"{scene.name}.png"))
     ships_out = [s for _, ships in per_scene for s in ships]
     report.detections_geojson = out_dir / "detections.geojson"

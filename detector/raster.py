@@ -272,19 +272,24 @@ def bands_read(scene: Scene) -> tuple[str | int, ...]:
 _VIEW_BANDS = (S2_TRUE_COLOUR, ("B08", "B04", "B03"))
 
 
-def open_for_viewing(path: str | Path) -> Scene:
+def open_for_viewing(path: str | Path, stretch_window: tuple[int, int, int, int] | None = None) -> Scene:
     """``path`` opened for pictures (quicklooks, report and review crops), whatever the model read.
 
     A band folder shows true colour when it has B04, B03 and B02, else near
     infrared as red (B08, B04, B03), else its first band in grey; a file opens
     as :func:`open_scene` opens it. A scene without georeferencing is accepted.
+    ``stretch_window`` (``col_off, row_off, width, height``, a detect job's AOI
+    surroundings as the store records them) stretches it as the model's
+    pixels were stretched.
     """
     path = Path(path)
     if not path.is_dir():
-        return open_scene(path, allow_ungeoreferenced=True)
-    names = band_names(path)
-    bands = next((b for b in _VIEW_BANDS if set(b) <= set(names)), None)
-    return open_scene(path, band_indices(path, bands) if bands else (1,), allow_ungeoreferenced=True)
+        scene = open_scene(path, allow_ungeoreferenced=True)
+    else:
+        names = band_names(path)
+        bands = next((b for b in _VIEW_BANDS if set(b) <= set(names)), None)
+        scene = open_scene(path, band_indices(path, bands) if bands else (1,), allow_ungeoreferenced=True)
+    return scene if stretch_window is None else stretched_over(scene, Window(*stretch_window))
 
 
 def is_band_folder(path: Path) -> bool:

@@ -127,7 +127,7 @@ def _quicklook(store: StoreSightings, zones: Sequence[Zone], max_side: int = 110
         return "", ""
     row = max(store.scenes, key=lambda r: by_scene.get(r.name, 0))
     try:
-        scene = open_for_viewing(row.path)
+        scene = open_for_viewing(row.path, row.stretch_window)
     except ShipwatchError:
         return "", row.name
     ships = [s for s in store.ships if s.scene == row.name]
@@ -152,7 +152,7 @@ class _Thumbs:
             return ""
         if row.path not in self.scenes:
             try:
-                self.scenes[row.path] = open_for_viewing(row.path)
+                self.scenes[row.path] = open_for_viewing(row.path, row.stretch_window)
             except ShipwatchError:
                 self.scenes[row.path] = None
         scene = self.scenes[row.path]

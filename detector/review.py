@@ -21,13 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from rasterio.windows import Window
 
 from detector.chips import BuildSettings, LabelledScene, build_yolo_obb, chip_bands
 from detector.classify import TankerModel
 from detector.errors import UsageError
 from detector.export import atomic_write_text
 from detector.models import RGB, registry
-from detector.raster import open_named_bands, scene_pixels
+from detector.raster import open_named_bands, scene_pixels, stretched_over
 from detector.records import Ship, obb_corners
 from detector.store import SceneRow, Store
 from detector.zones import Zone, zone_at
@@ -62,6 +63,7 @@ class ReviewItem:
     zone: str | None
     tanker_prob: float
     uncertainty: float
+    stretch_window: tuple[int, int, int, int] | None = None  # the scene's, as detect stretched it
 
 
 def review_queue(
@@ -78,7 +80,7 @@ def review_queue(
     decided = store.decisions()
     classifier = TankerModel()
     items = []
-    paths: dict[int, str] = {}
+    rows: dict[int, SceneRow] = {}
     for did, sid, ship in store.detection_rows(settings):
         if did in decided and decided[did][0] != Decision.SKIPPED:
             continue
@@ -86,9 +88,10 @@ def review_queue(
         p = classifier(ship.length_m, ship.beam_m, zone.cargo if zone else None).tanker_prob
         score_gap = abs(ship.score - threshold) / max(threshold, 1 - threshold)
         uncertainty = min(score_gap, abs(p - 0.5) * 2)
-        if sid not in paths:
-            paths[sid] = store.scene(sid).path
-        items.append(ReviewItem(did, sid, ship, paths[sid], zone.name if zone else None, p, uncertainty))
+        if sid not in rows:
+            rows[sid] = store.scene(sid)
+        row = rows[sid]
+        items.append(ReviewItem(did, sid, ship, row.path, zone.name if zone else None, p, uncertainty, row.stretch_window))
     skipped = {did for did, d in decided.items() if d[0] == Decision.SKIPPED}
     keys = {
         QueueOrder.UNCERTAIN: lambda it: (it.uncertainty, it.detection_id),
@@ -232,7 +235,10 @@ def export_reviews(
     order = sorted(by_scene, key=lambda sid: (scene_rows[sid].acquired_at or scene_rows[sid].name, sid))  # type: ignore[arg-type, return-value]
     for sid in order:
         row = scene_rows[sid]
-        rgb = scene_pixels(open_named_bands(row.path, reading[sid][0]))
+        scene = open_named_bands(row.path, reading[sid][0])
+        if row.stretch_window is not None:  # the chips as the model saw the scene: stretched by the AOI's surroundings
+            scene = stretched_over(scene, Window(*row.stretch_window))
+        rgb = scene_pixels(scene)
         kept = [(d, s) for d, s in by_scene[sid] if decided[d] != Decision.REJECTED]
         obb = np.array([[s.px_cx, s.px_cy, s.px_length, s.px_width, s.px_angle_deg] for _, s in kept]).reshape(-1, 5)
         classes = np.array([tanker if decided[d] == Decision.TANKER else 0 for d, _ in kept], np.int64)

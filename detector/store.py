@@ -36,7 +36,7 @@ from detector.records import Ship
 
 __all__ = ["SCHEMA_VERSION", "SceneKey", "SceneRow", "Store"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 APPLICATION = "shipwatch"
 
 _SCHEMA = """
@@ -74,6 +74,7 @@ CREATE TABLE IF NOT EXISTS scenes (
     finished_at TEXT NOT NULL,
     bands_json TEXT,  -- schema 2, last as a migrated store has them
     scale REAL,
+    stretch_window_json TEXT,  -- schema 4
     UNIQUE (content_hash, weights_sha256, settings_hash)
 );
 CREATE TABLE IF NOT EXISTS detections (
@@ -137,6 +138,9 @@ class SceneRow:
     B04, B03), or 1-based band indices of a file; ``scale`` the window
     enlargement. Both are None for scenes stored before schema 2.
     ``footprint`` is the lon/lat outline of the valid pixels, with holes.
+    ``stretch_window`` is the ``(col_off, row_off, width, height)`` whose
+    pixels set the stretch (an AOI's surroundings), None for the whole scene
+    (and for scenes stored before schema 4).
     """
 
     key: SceneKey
@@ -156,12 +160,14 @@ class SceneRow:
     model_reason: str | None = None
     bands: tuple[str | int, ...] | None = None
     scale: float | None = None
+    stretch_window: tuple[int, int, int, int] | None = None
 
 
 #: Each migration takes a store from the version before it to its own, in the transaction that records it.
 _MIGRATIONS = {
     2: ("ALTER TABLE scenes ADD COLUMN bands_json TEXT", "ALTER TABLE scenes ADD COLUMN scale REAL"),
     3: (),  # footprints as GeoJSON geometries: the old rings are read as they are
+    4: ("ALTER TABLE scenes ADD COLUMN stretch_window_json TEXT",),
 }
 
 
@@ -277,7 +283,8 @@ class Store:
             cur = self._conn.execute(
                 "INSERT INTO scenes (content_hash, weights_sha256, settings_hash, path, name, acquired_at, crs, transform_json,"
                 " width, height, gsd_m, footprint_json, status, n_detections, windows_total, windows_inferred, model, model_reason,"
-                " run_id, finished_at, bands_json, scale) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " run_id, finished_at, bands_json, scale, stretch_window_json)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     row.key.content_hash, row.key.weights_sha256, row.key.settings_hash, row.path, row.name,
                     _iso(row.acquired_at), row.crs, json.dumps(row.transform) if row.transform else None,
@@ -285,6 +292,7 @@ class Store:
                     json.dumps(shapely.geometry.mapping(row.footprint)) if row.footprint is not None else None,
                     row.status, len(ships), row.windows_total, row.windows_inferred, row.model, row.model_reason, run_id, _now(),
                     json.dumps(list(row.bands)) if row.bands is not None else None, row.scale,
+                    json.dumps(list(row.stretch_window)) if row.stretch_window is not None else None,
                 ),
             )  # fmt: skip
             scene_id = int(cur.lastrowid or 0)
@@ -330,8 +338,8 @@ class Store:
     def scene(self, scene_id: int) -> SceneRow:
         r = self._conn.execute(
             "SELECT content_hash, weights_sha256, settings_hash, path, name, acquired_at, crs, transform_json, width, height,"
-            " gsd_m, footprint_json, status, windows_total, windows_inferred, model, model_reason, bands_json, scale"
-            " FROM scenes WHERE id = ?",
+            " gsd_m, footprint_json, status, windows_total, windows_inferred, model, model_reason, bands_json, scale,"
+            " stretch_window_json FROM scenes WHERE id = ?",
             (scene_id,),
         ).fetchone()
         if r is None:
@@ -354,6 +362,7 @@ class Store:
             model_reason=r[16],
             bands=tuple(json.loads(r[17])) if r[17] is not None else None,
             scale=r[18],
+            stretch_window=tuple(json.loads(r[19])) if r[19] is not None else None,  # type: ignore[arg-type]
         )
 
     def latest_settings_hash(self) -> str | None:

@@ -11,15 +11,16 @@ import shapely
 from pyogrio.raw import read
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
+from rasterio.windows import Window
 
 from detector import job
 from detector.errors import WeightsError
 from detector.georef import Georeferencer
 from detector.job import DetectOptions, JobReport, run_detect
 from detector.models import models_dir
-from detector.raster import bands_read, open_named_bands, open_scene, scene_pixels
+from detector.raster import SceneReader, bands_read, open_for_viewing, open_named_bands, open_scene, scene_pixels
 from detector.records import Ship
-from detector.review import Decision, export_reviews
+from detector.review import Decision, export_reviews, review_queue
 from detector.store import SceneRow, Store
 from tests.fakes import BlobDetector
 
@@ -195,7 +196,7 @@ def test_with_an_aoi_a_16_bit_scene_is_stretched_by_the_aoi_surroundings_not_the
     make_geotiff, tmp_path: Path
 ) -> None:
     # 60 km at 10 m: water (100) with a hull (5000) near the left edge, and bright land (30000) from 30 km on,
-    # which sets the whole scene's top: stretched by it, the hull is 11 of 255, below the fake model's 200.
+    # which sets the whole scene's top: stretched by it, the hull is 42 of 255, below the fake model's 200.
     data = np.full((1, 1000, 6000), 100, np.uint16)
     data[0, 500:506, 200:230] = 5000
     data[0, :, 3000:] = 30000
@@ -218,6 +219,22 @@ def test_with_an_aoi_a_16_bit_scene_is_stretched_by_the_aoi_surroundings_not_the
     (lon,), (lat,) = Georeferencer(CRS.from_epsg(32653), transform).pixel_to_lonlat(np.array([215.0]), np.array([503.0]))
     assert ships[0]["properties"]["length_m"] == pytest.approx(300, abs=20)
     assert (ships[0]["properties"]["lon"], ships[0]["properties"]["lat"]) == pytest.approx((lon, lat), abs=1e-4)  # ~10 m
+    # the store records the window that set the stretch, and review crops are stretched by it, as the model saw them
+    with Store(report.store) as store:  # type: ignore[arg-type]
+        ((_, sid, _),) = store.detection_rows(store.latest_settings_hash() or "")
+        assert store.scene(sid).stretch_window == (0, 0, 2000, 1000)  # the AOI at 100-400 grown to 20 km, moved inside
+    (item,) = review_queue(Store(report.store), [])  # type: ignore[arg-type]
+    hull = Window(200, 500, 30, 6)
+    with SceneReader(open_for_viewing(scene, item.stretch_window)) as reader:
+        assert (reader.read(hull)[0] == 255).all()
+    with SceneReader(open_for_viewing(scene)) as reader:
+        assert (reader.read(hull)[0] == 42).all()  # stretched by the whole scene's land, as before
+    with Store(report.store) as store:  # type: ignore[arg-type]
+        store.add_review(item.detection_id, Decision.ACCEPTED, "tester")
+        export_reviews(store, tmp_path / "export", ("ship",), chip=128)
+    labelled = [p for p in (tmp_path / "export" / "dataset").glob("labels/*/*.txt") if p.read_text().strip()]
+    images = [next(p.parent.parent.parent.glob(f"images/*/{p.stem}.png")) for p in labelled]
+    assert images and all(cv2.imread(str(i)).max() == 255 for i in images)  # training chips as the model saw the hull
 
 
 def test_a_16_bit_scene_far_larger_than_a_port_without_an_aoi_is_told_to_give_one(make_geotiff, tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ def row(key: SceneKey) -> SceneRow:
         key=key, path="/x/a.tif", name="a.tif", acquired_at=datetime(2024, 5, 1, 1, 30, tzinfo=UTC), crs="EPSG:32653",
         transform=(0.5, 0.0, 500000.0, 0.0, -0.5, 4750000.0), width=100, height=80, gsd_m=0.5,
         footprint=shapely.Polygon([(135.0, 42.9), (135.1, 42.9), (135.1, 42.8)]), status="done", windows_total=4, windows_inferred=3,
-        bands=("B08", "B04", "B03"), scale=3.0,
+        bands=("B08", "B04", "B03"), scale=3.0, stretch_window=(10, 20, 50, 40),
     )  # fmt: skip
 
 
@@ -62,8 +62,8 @@ def test_not_a_store_and_newer_schema(tmp_path: Path) -> None:
         Store(junk)
 
 
-def as_schema_1(path: Path, drop: tuple[str, ...] = ("bands_json", "scale")) -> None:
-    """Turn a store into what schema 1 wrote: no record of the bands and scale read, no windows kept, footprints as rings."""
+def as_schema_1(path: Path, drop: tuple[str, ...] = ("bands_json", "scale", "stretch_window_json")) -> None:
+    """Turn a store into what schema 1 wrote: no record of the bands, scale and stretch read, no windows kept, footprints as rings."""
     with sqlite3.connect(path) as conn:
         ring = [list(p) for p in row(SceneKey("", "", "")).footprint.exterior.coords[:-1]]  # type: ignore[union-attr]
         conn.execute("UPDATE scenes SET footprint_json = ?", (json.dumps(ring),))
@@ -81,8 +81,8 @@ def test_a_schema_1_store_is_migrated_and_keeps_its_scenes(tmp_path: Path) -> No
     as_schema_1(db)
     with Store(db) as store:
         kept = store.scene(sid)
-        assert (kept.bands, kept.scale) == (None, None)  # not recorded then: unknown
-        assert kept == replace(row(old), bands=None, scale=None)
+        assert (kept.bands, kept.scale, kept.stretch_window) == (None, None, None)  # not recorded then: unknown
+        assert kept == replace(row(old), bands=None, scale=None, stretch_window=None)
         assert list(store.ships(sid)) == [ship(0)]
         assert store.scene(store.add_scene(row(new), [], None)) == row(new)
         store.add_windows(new, [((0, 0), b"boxes")])  # schema 1 had no windows_done: created on opening

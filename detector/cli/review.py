@@ -51,7 +51,7 @@ def _crop(item: ReviewItem, out: Path, scenes: dict[str, Scene]) -> Path:
     ``scenes`` keeps each scene opened once per session (opening one reads a sample of it).
     """
     if item.scene_path not in scenes:
-        scenes[item.scene_path] = open_for_viewing(item.scene_path)
+        scenes[item.scene_path] = open_for_viewing(item.scene_path, item.stretch_window)
     return write_png(out, ship_crop(scenes[item.scene_path], item.ship, min_half=32, side=256))
 
 
