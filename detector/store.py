@@ -139,8 +139,9 @@ class SceneRow:
     enlargement. Both are None for scenes stored before schema 2.
     ``footprint`` is the lon/lat outline of the valid pixels, with holes.
     ``stretch_window`` is the ``(col_off, row_off, width, height)`` whose
-    pixels set the stretch (an AOI's surroundings), None for the whole scene
-    (and for scenes stored before schema 4).
+    pixels set a 16-bit scene's stretch with an AOI (its surroundings; all of
+    a small scene); None without an AOI (the whole scene), for 8-bit scenes,
+    and for scenes stored before schema 4.
     """
 
     key: SceneKey
