@@ -483,15 +483,16 @@ class _Job:
         n_windows = window_count(scene.width, scene.height, side, overlap)
         self.progress.scene_started(path, n_windows, scene.width * scene.height * (gsd or 0.0) ** 2 / 1e6)
         aoi_px, stretched_by = None, None
+        across_m = max(scene.width, scene.height) * (gsd or 0.0)
         if self.aoi is not None:
             aoi_px = aoi_in_pixels(self.aoi, scene.crs, scene.transform)
             if gsd and scene.stretch is not None:  # by the port around the AOI, as the models learnt, not by a 110 km tile
                 window = stretch_window(aoi_px, scene.width, scene.height, STRETCH_CONTEXT_M / gsd)
-                stretched_by = (int(window.col_off), int(window.row_off), int(window.width), int(window.height))
+                stretched_by = window.flatten()
                 scene = stretched_over(scene, window)
-        elif scene.stretch is not None and gsd and gsd >= 5 and max(scene.width, scene.height) * gsd > 2 * STRETCH_CONTEXT_M:
+        elif scene.stretch is not None and (gsd or 0.0) >= 5 and across_m > 2 * STRETCH_CONTEXT_M:
             notes.append(  # a full Sentinel-2 product, say
-                f"stretched by all of its {max(scene.width, scene.height) * gsd / 1000:.0f} km; the 10 m models were measured "
+                f"stretched by all of its {across_m / 1000:.0f} km; the 10 m models were measured "
                 f"on port crops under {STRETCH_CONTEXT_M / 1000:.0f} km: give the port as --aoi to stretch by its surroundings"
             )
         result = self._run(key, scene, settings, aoi_px)

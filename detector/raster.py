@@ -525,11 +525,13 @@ def open_scene(
     )
 
 
-def _dataset_mask(ds: rasterio.DatasetReader, index: int, shape: tuple[int, int]) -> NDArray[np.bool_] | None:
-    """The internal mask or alpha band as a boolean, when the file has one."""
+def _dataset_mask(
+    ds: rasterio.DatasetReader, index: int, shape: tuple[int, int], window: Window | None = None
+) -> NDArray[np.bool_] | None:
+    """The internal mask or alpha band over ``window`` (default all) at ``shape``, as a boolean, when the file has one."""
     flags = ds.mask_flag_enums[index - 1]
     if MaskFlags.per_dataset in flags and MaskFlags.nodata not in flags and MaskFlags.all_valid not in flags:
-        return ds.read_masks(index, out_shape=shape, resampling=Resampling.nearest) > 0
+        return ds.read_masks(index, window=window, out_shape=shape, resampling=Resampling.nearest) > 0
     return None
 
 
@@ -678,12 +680,7 @@ class SceneReader:
         scene, shape = self.scene, _sample_shape(window)
         first = scene.bands[0]
         try:
-            ds = self._datasets[first.path]
-            mask = (
-                ds.read_masks(first.index, window=window, out_shape=shape, resampling=Resampling.nearest) > 0
-                if scene.internal_mask
-                else None
-            )
+            mask = _dataset_mask(self._datasets[first.path], first.index, shape, window)
             return _sample(self._datasets, scene.bands, window, shape, scene.nodata, mask, scene.clouds, scene.transform)
         except RasterioError as exc:
             raise _fail(scene.path, "read failed, the file is truncated or corrupt", "re-download or re-export it") from exc

@@ -143,18 +143,11 @@ def run(a: argparse.Namespace) -> int:
             print(f"{port} done", flush=True)
     rows = {}
     for name, (matched, found, labelled) in counts.items():
-        precision, recall = matched / max(found, 1), matched / max(labelled, 1)
-        f1 = 2 * precision * recall / max(precision + recall, 1e-9)
-        rows[name] = {
-            "matched": matched,
-            "found": found,
-            "labelled": labelled,
-            "precision": precision,
-            "recall": recall,
-            "f1": f1,
-        }
+        rows[name] = {"matched": matched, "found": found, "labelled": labelled, **ev.pooled(matched, found, labelled)}
+        m = rows[name]
         print(
-            f"{name:45s} matched {matched:4d} found {found:4d} labelled {labelled:4d}  P {precision:.3f} R {recall:.3f} F1 {f1:.3f}"
+            f"{name:45s} matched {matched:4d} found {found:4d} labelled {labelled:4d}  "
+            f"P {m['precision']:.3f} R {m['recall']:.3f} F1 {m['f1']:.3f}"
         )
     if a.json:
         atomic_write_text(a.json, json.dumps({"weights": a.weights, "conf": conf, "ports": done, "rows": rows}, indent=1))
