@@ -14,7 +14,9 @@ from pyproj import Transformer
 from rasterio.windows import Window
 from scipy.optimize import linear_sum_assignment
 
+from detector.aoi import STRETCH_CONTEXT_M
 from detector.cli.main import main
+from detector.georef import ground_sample_distance
 from detector.merge import cut_by_window
 from detector.models import resolve_weights
 from detector.quicklook import scene_picture
@@ -272,25 +274,21 @@ def test_cut_by_window_flags_only_inner_edges() -> None:
     assert cut_by_window(d, 1024, 1024, 1024).tolist() == [False, False]
 
 
-def test_a_large_tile_with_an_aoi_is_stretched_like_its_port_crop(make_geotiff, tmp_path: Path) -> None:
-    """Busan inside a 44 km tile: its own pixels mirrored around it out to 26 km, and beyond that land
-    brighter than any in the crop (each band at 1.5 times its crop's 99.9th percentile) over three quarters
-    of the tile, where it sets the whole tile's stretch. With --aoi of the port, detect stretches the tile
-    by the 20 km around the port and finds the ships it finds in the crop."""
+def test_a_large_tile_with_an_aoi_is_stretched_like_its_port_crop(tmp_path: Path) -> None:
+    """Busan in scripts/aoi_stretch.py's stress tile, 42 km: its own pixels mirrored around it out past the
+    20 km context, and beyond that land brighter than any in the crop (each band at 1.5 times its crop's
+    99.9th percentile) over three quarters of the tile, where it sets the whole tile's stretch. With --aoi
+    of the port, detect stretches the tile by the 20 km around the port and finds the ships it finds in
+    the crop."""
     busan = shared("sen2ships-dev", "busan")
-    side, land_from = 5200, 2600  # px, 8.2 m true ground each at Busan's latitude
+    bands = ("B08", "B04", "B03")
+    crop_scene = open_named_bands(busan, bands)
+    crs, transform, h, w = crop_scene.crs, crop_scene.transform, crop_scene.height, crop_scene.width
+    gsd = ground_sample_distance(crs, transform, w, h)
     tile = tmp_path / "tile"
-    for path in sorted(busan.glob("*_B0[2348]_*")):
-        with rasterio.open(path) as ds:
-            crop, crs, transform = ds.read(1), ds.crs, ds.transform
-        canvas = np.pad(crop, ((0, land_from - crop.shape[0]), (0, land_from - crop.shape[1])), mode="reflect")
-        canvas = np.pad(canvas, ((0, side - land_from), (0, side - land_from)))
-        canvas[land_from:, :] = canvas[:, land_from:] = min(65535, 1.5 * np.percentile(crop, 99.9))
-        make_geotiff(f"tile/{path.name}", data=canvas[None], crs=crs.to_string(), transform=transform,
-                     tiled=True, blockxsize=512, blockysize=512, compress="deflate")  # fmt: skip
-    h, w = crop.shape
-    corners = [transform * (c, r) for c, r in ((0, 0), (w, 0), (w, h), (0, h))]
-    lon, lat = Transformer.from_crs(crs.to_string(), "EPSG:4326", always_xy=True).transform(*zip(*corners, strict=True))
+    tile_scene = load_script("scripts/aoi_stretch.py").mirrored_tile(crop_scene, bands, STRETCH_CONTEXT_M / gsd, 1.5, tile)
+    corners = [transform * (c, r) for c, r in ((0, 0), (w, 0), (w, h), (0, h))]  # type: ignore[operator]
+    lon, lat = Transformer.from_crs(crs.to_string(), "EPSG:4326", always_xy=True).transform(*zip(*corners, strict=True))  # type: ignore[union-attr]
     aoi = tmp_path / "busan.geojson"
     ring = [[float(x), float(y)] for x, y in zip(lon, lat, strict=True)]
     aoi.write_text(json.dumps({"type": "Polygon", "coordinates": [[*ring, ring[0]]]}))
@@ -300,8 +298,6 @@ def test_a_large_tile_with_an_aoi_is_stretched_like_its_port_crop(make_geotiff, 
         assert main(["detect", str(scene), "--out", str(out), "--aoi", str(aoi)]) == 0
         with sqlite3.connect(out / "shipwatch.db") as conn:
             ships[name] = np.array(conn.execute("SELECT px_cx, px_cy FROM detections").fetchall())
-    crop_scene = open_named_bands(busan, ("B08", "B04", "B03"))
-    tile_scene = open_named_bands(tile, ("B08", "B04", "B03"))
     assert tile_scene.stretch[0][1] > 1.4 * crop_scene.stretch[0][1]  # type: ignore[index]  # the land sets the tile's top
     distance = np.linalg.norm(ships["crop"][:, None] - ships["tile"][None], axis=2)
     rows, cols = linear_sum_assignment(distance)
