@@ -108,14 +108,16 @@ def run(a: argparse.Namespace) -> int:
     rng = np.random.default_rng(0)
     done: list[str] = []
 
-    def score(name: str, scene: Scene, settings: DetectSettings, area: shapely.Polygon, labels: np.ndarray) -> None:
+    def score(name: str, scene: Scene, settings: DetectSettings, area: shapely.Polygon, labels: np.ndarray) -> int:
         found = detect_scene(scene, detector, settings, aoi=area).detections
         keep = (found.score >= conf) & shapely.contains_xy(area, found.obb[:, 0], found.obb[:, 1])
         found = Detections(found.obb[keep], found.score[keep], found.class_id[keep], found.window[keep])
+        matched = len(ev.matches(labels, found)[0])
         c = counts.setdefault(name, [0, 0, 0])
-        c[0] += len(ev.matches(labels, found)[0])
+        c[0] += matched
         c[1] += len(found)
         c[2] += len(labels)
+        return matched
 
     with tempfile.TemporaryDirectory() as tmp:
         for port, image, anns in build.coco_images(a.coco, ports):
@@ -137,10 +139,11 @@ def run(a: argparse.Namespace) -> int:
             tile = mirrored_tile(crop, bands, context_px, a.bright, Path(tmp) / port)
             port_area = shapely.box(0, 0, crop.width, crop.height)
             around = stretched_over(tile, stretch_window(port_area, tile.width, tile.height, context_px))
+            per_port = {}
             for name, scene in (("tile: the crop", crop), ("tile: stretched by the tile", tile), ("tile: --aoi", around)):
-                score(name, scene, settings, port_area, labels)
+                per_port[name] = score(name, scene, settings, port_area, labels)
             shutil.rmtree(Path(tmp) / port)
-            print(f"{port} done", flush=True)
+            print(f"{port}, of {len(labels)} ships: " + ", ".join(f"{k} {v}" for k, v in per_port.items()), flush=True)
     rows = {}
     for name, (matched, found, labelled) in counts.items():
         rows[name] = {"matched": matched, "found": found, "labelled": labelled, **ev.pooled(matched, found, labelled)}
