@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -331,6 +332,14 @@ def in_gsd_range(spec: ModelSpec, gsd_m: float) -> bool:
     return spec.gsd_m[0] / GSD_SLACK[0] <= gsd_m <= spec.gsd_m[1] * GSD_SLACK[1]
 
 
+def _ranges(specs: Sequence[ModelSpec]) -> str:
+    """The registry's GSD ranges, each with its models: ``0.1-2 m: a, b; 5-20 m: c``."""
+    by_range: dict[tuple[float, float], list[str]] = {}
+    for s in specs:
+        by_range.setdefault(s.gsd_m, []).append(s.name)
+    return "; ".join(f"{low:g}-{high:g} m: {', '.join(names)}" for (low, high), names in sorted(by_range.items()))
+
+
 def choose_model(gsd_m: float | None, bands: frozenset[str], where: str) -> tuple[ModelSpec, str]:
     """The registry model for a scene of ``gsd_m`` true ground metres holding ``bands``.
 
@@ -346,10 +355,14 @@ def choose_model(gsd_m: float | None, bands: frozenset[str], where: str) -> tupl
         return spec, f"no ground sample distance known; the default model {spec.name}"
     in_range = [s for s in specs if in_gsd_range(s, gsd_m)]
     if not in_range:
-        ranges = ", ".join(f"{s.name} {s.gsd_m[0]:g}-{s.gsd_m[1]:g} m" for s in specs)
-        coarse = gsd_m > max(s.gsd_m[1] for s in specs) * GSD_SLACK[1]
-        advice = "ships are a pixel or two at this resolution" if coarse else "pass --weights to choose one"
-        raise UsageError(f"{where}: ground sample distance {gsd_m:.2f} m fits no model ({ranges}); {advice}")
+        finest = max(s.gsd_m[1] for s in specs)
+        advice = (
+            f"ships are a pixel or two at this resolution: use imagery of {finest:g} m or finer"
+            " (Sentinel-2's 10 m bands, say), or pass --weights to run a model anyway"
+            if gsd_m > finest * GSD_SLACK[1]
+            else "pass --weights to choose one"
+        )
+        raise UsageError(f"{where}: ground sample distance {gsd_m:.2f} m fits no model ({_ranges(specs)}); {advice}")
     for spec in in_range:
         if set(spec.bands) <= bands:
             return (

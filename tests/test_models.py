@@ -40,8 +40,12 @@ def test_choice_by_true_ground_resolution(gsd: float, bands: frozenset[str], exp
 def test_no_fitting_model_gives_advice() -> None:
     with pytest.raises(UsageError, match=r"3\.10 m fits no model.*--weights"):
         choose_model(3.1, frozenset(RGB), "scene.tif")  # between 2 m x 1.1 and 5 m / 1.5
-    with pytest.raises(UsageError, match="a pixel or two"):
+    with pytest.raises(UsageError, match=r"a pixel or two.*20 m or finer.*--weights") as raised:
         choose_model(23.7, frozenset(RGB), "landsat_web_mercator.tif")  # Landsat's 30 m Web Mercator pixels at 38°N
+    # Each range once, with its models: what --weights can name.
+    message = str(raised.value)
+    assert "0.1-2 m: yolo26n-obb-dota, yolov8n-obb-dota; 5-20 m: s2-ensemble, " in message
+    assert message.count("5-20 m") == 1
     with pytest.raises(UsageError, match="a pixel or two"):
         choose_model(60.0, frozenset(RGB), "landsat.tif")
     with pytest.raises(UsageError, match=r"lacks the bands.*s2-ensemble-b08 needs B08"):
