@@ -56,6 +56,7 @@ from detector.quicklook import draw_quicklook
 from detector.raster import (
     DEFAULT_MAX_PIXELS,
     Scene,
+    band_indices,
     band_names,
     bands_read,
     open_for_viewing,
@@ -282,29 +283,31 @@ def _yolo(weights: Path, spec: ModelSpec | None, o: DetectOptions) -> Detector:
     return YoloDetector(weights, spec, conf, o.iou, o.max_det, o.device, o.backend, o.head, classes, sha)
 
 
-def _grid_band(names: Sequence[str]) -> int:
-    """The 1-based index of a 10 m band of a band folder (Sentinel-2's B01 and B09 are 60 m), else the first."""
-    return next((names.index(b) + 1 for b in ("B04", "B03", "B02", "B08") if b in names), 1)
+def _grid_band(names: Sequence[str]) -> str:
+    """A 10 m band of a band folder or named file (Sentinel-2's B01 and B09 are 60 m), else the first."""
+    return next((b for b in ("B04", "B03", "B02", "B08") if b in names), names[0])
 
 
 def probe_scene(path: Path, bands: tuple[int, ...] | None = None, **options: Any) -> tuple[tuple[str, ...], Scene, float | None]:
     """A scene opened for its grid, before a model is chosen: what :func:`auto_model` needs.
 
-    Returns the band folder's band names (none for a file, or with
-    ``bands``), the scene opened by one 10 m band of the folder (else with
-    ``bands``, as :func:`~detector.raster.open_scene` takes ``options``), and
-    its true ground sample distance (None without a CRS).
+    Returns the Sentinel-2 band names of a band folder or a file whose band
+    descriptions give them (none for other files, or with ``bands``), the
+    scene opened by one 10 m band of those (else with ``bands``, as
+    :func:`~detector.raster.open_scene` takes ``options``), and its true
+    ground sample distance (None without a CRS).
     """
     names = () if bands else band_names(path)
-    scene = open_scene(path, (_grid_band(names),) if names else bands, **options)
+    scene = open_scene(path, band_indices(path, [_grid_band(names)]) if names else bands, **options)
     return names, scene, ground_sample_distance(scene.crs, scene.transform, scene.width, scene.height)
 
 
 def auto_model(path: Path, names: Sequence[str], gsd: float | None) -> tuple[ModelSpec, str]:
     """The registry model ``shipwatch detect`` picks without ``--weights``, and why.
 
-    ``names`` are the band folder's bands (none for a file): a file, or a
-    folder holding B04, B03 and B02, offers true colour as well.
+    ``names`` are the Sentinel-2 bands of a band folder or named file (none
+    for other files): a file without them, or a scene holding B04, B03 and
+    B02, offers true colour as well.
 
     Raises:
         UsageError: no model fits the scene's resolution and bands.
@@ -416,7 +419,7 @@ class _Job:
         if missing:
             raise UsageError(
                 f"{path}: {spec.name} reads bands {', '.join(spec.bands)} and the scene lacks {', '.join(missing)}; "
-                "pass a band folder holding them (without --bands), or other --weights"
+                "pass a band folder holding them, or a file whose band descriptions name them (without --bands), or other --weights"
             )
         scene = open_named_bands(
             path, spec.bands, acquired=o.acquired, allow_ungeoreferenced=o.allow_ungeoreferenced, max_pixels=o.max_pixels
@@ -558,8 +561,9 @@ def run_detect(
         per_scene = [(scene, list(store.ships(sid, row))) for (scene, sid), row in zip(kept, rows, strict=True)]
     if options.quicklook:
         for (scene, ships), row in zip(per_scene, rows, strict=True):
-            # A band folder is pictured in true colour, as the report and the review show it, whatever the model read.
-            picture = open_for_viewing(scene.path, row.stretch_window) if scene.path.is_dir() else scene
+            # A band folder or named file is pictured in true colour, as the report and the review show it, whatever the model read.
+            named = scene.path.is_dir() or band_names(scene.path)
+            picture = open_for_viewing(scene.path, row.stretch_window) if named else scene
             report.quicklooks.append(draw_quicklook(picture, ships, out_dir / "quicklook" / f"{scene.name}.png"))
     ships_out = [s for _, ships in per_scene for s in ships]
     report.detections_geojson = out_dir / "detections.geojson"

@@ -13,6 +13,12 @@ the whole scene (never by dropping the low byte), or of a part of it
 with no nodata value takes 0 in every band as nodata (Sentinel-2's and
 Landsat's fill).
 
+A raster file whose band descriptions name Sentinel-2 bands (``B2`` or
+``B02``, as Earth Engine and SNAP write them) is read by those names like a
+band folder (:func:`named_bands`); without names, a file's bands marked red,
+green and blue (their colour interpretation) are read as such, else its
+first three.
+
 A band folder may also hold Sentinel-2 L2A's scene classification (a file
 named with ``SCL``, on the bands' grid or a coarser one over the same area;
 :mod:`detector.clouds` places it). Its cloud classes count as nodata: they
@@ -36,7 +42,7 @@ import rasterio
 from affine import Affine
 from numpy.typing import NDArray
 from rasterio.crs import CRS
-from rasterio.enums import MaskFlags, Resampling
+from rasterio.enums import ColorInterp, MaskFlags, Resampling
 from rasterio.errors import RasterioError
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
@@ -54,8 +60,10 @@ __all__ = [
     "Scene",
     "SceneReader",
     "band_indices",
+    "band_names",
     "bands_read",
     "cloud_file",
+    "named_bands",
     "open_for_viewing",
     "open_named_bands",
     "open_scene",
@@ -71,6 +79,8 @@ _SAMPLE_SIDE = 1024
 #: Sentinel-2 band names stacked as red, green, blue (a band folder's default).
 S2_TRUE_COLOUR = ("B04", "B03", "B02")
 _BAND_NAME = re.compile(r"(?<![A-Za-z0-9])(B(?:0[1-9]|1[0-2]|8A))(?![0-9])", re.IGNORECASE)
+#: A band description naming a Sentinel-2 band, zero-padded or not: ``B2``, ``B02``, ``b8a``.
+_DESCRIBED_BAND = re.compile(r"\s*B0?(1[0-2]|[1-9]|8A)\s*", re.IGNORECASE)
 _SCL_NAME = re.compile(r"(?<![A-Za-z0-9])SCL(?![A-Za-z0-9])", re.IGNORECASE)
 
 # Tuned for windowed reads: no directory listing on open, a block cache that
@@ -212,6 +222,35 @@ def band_files(folder: Path) -> dict[str, Path]:
     return found
 
 
+def _described_band(description: str | None) -> str | None:
+    """The Sentinel-2 band (``B08``) that a band description names (``B8``, ``B08``), else None."""
+    match = _DESCRIBED_BAND.fullmatch(description or "")
+    if match is None:
+        return None
+    number = match.group(1).upper()
+    return "B8A" if number == "8A" else f"B{int(number):02d}"
+
+
+def named_bands(path: Path) -> dict[str, BandRef]:
+    """Sentinel-2 band name (``B04``...) to its band: a band folder's files, or a raster file's bands named by their descriptions.
+
+    A file that cannot be opened names none (opening it as a scene says why).
+    """
+    if path.is_dir():
+        return {name: BandRef(file, 1) for name, file in band_files(path).items()}
+    try:
+        with rasterio.Env(**_GDAL_ENV), rasterio.open(path) as ds:
+            descriptions = ds.descriptions
+    except (RasterioError, OSError):
+        return {}
+    found: dict[str, BandRef] = {}
+    for index, description in enumerate(descriptions, 1):
+        name = _described_band(description)
+        if name is not None:
+            found.setdefault(name, BandRef(path, index))
+    return found
+
+
 def cloud_file(folder: Path) -> Path | None:
     """A band folder's scene classification (SCL) file, if it has one."""
     if not folder.is_dir():
@@ -220,43 +259,51 @@ def cloud_file(folder: Path) -> Path | None:
 
 
 def band_names(path: Path) -> tuple[str, ...]:
-    """Band names of a band folder, sorted (``--bands`` indexes them from 1)."""
-    return tuple(sorted(band_files(path))) if path.is_dir() else ()
+    """Sentinel-2 band names of a band folder or a named file (:func:`named_bands`), sorted."""
+    return tuple(sorted(named_bands(path)))
 
 
-def band_indices(folder: Path, wanted: Sequence[str]) -> tuple[int, ...]:
-    """The ``bands`` of :func:`open_scene` that stack band files ``wanted`` (e.g. B08, B04, B03) of ``folder``.
+def band_indices(path: Path, wanted: Sequence[str]) -> tuple[int, ...]:
+    """The ``bands`` of :func:`open_scene` that stack bands ``wanted`` (e.g. B08, B04, B03) of ``path``.
+
+    For a band folder they index its band names sorted, for a file its bands.
 
     Raises:
-        UsageError: the folder lacks some of them.
+        UsageError: ``path`` lacks some of them.
     """
-    names = band_names(folder)
-    missing = [b for b in wanted if b not in names]
+    named = named_bands(path)
+    missing = [b for b in wanted if b not in named]
     if missing:
-        have = ", ".join(names) or "none"
-        raise UsageError(f"{folder}: no band files for {', '.join(missing)} (it has {have}); pick bands it has")
-    return tuple(names.index(b) + 1 for b in wanted)
+        have = ", ".join(sorted(named)) or "none"
+        if path.is_dir():
+            raise UsageError(f"{path}: no band files for {', '.join(missing)} (it has {have}); pick bands it has")
+        if not named:
+            raise UsageError(
+                f"{path}: one raster file whose bands carry no Sentinel-2 names, and {', '.join(missing)} are asked for; "
+                "pass a band folder, name the bands (their descriptions, B2 or B02), or read the file as it is "
+                "(a true-colour model)"
+            )
+        raise UsageError(f"{path}: no bands described as {', '.join(missing)} (it has {have}); pick bands it has")
+    if path.is_dir():
+        names = sorted(named)
+        return tuple(names.index(b) + 1 for b in wanted)
+    return tuple(named[b].index for b in wanted)
 
 
 def open_named_bands(path: str | Path, bands: Sequence[str | int] | None, **options: Any) -> Scene:
-    """``path`` opened with band files ``bands`` (e.g. B08, B04, B03) of a band folder stacked, as a model reads them.
+    """``path`` opened with bands ``bands`` (e.g. B08, B04, B03) of a band folder or a named file stacked, as a model reads them.
 
     ``bands`` may also be 1-based indices, as :func:`open_scene` takes them
     (what :func:`bands_read` gives for a file); None opens the scene as
     :func:`open_scene` does. ``options`` go to :func:`open_scene`.
 
     Raises:
-        UsageError: band names for one raster file, or the folder lacks some of them.
+        UsageError: ``path`` lacks some of them.
     """
     path = Path(path)
     if bands and all(isinstance(b, int) for b in bands):
         return open_scene(path, tuple(int(b) for b in bands), **options)
     names = [str(b) for b in bands or ()]
-    if names and not path.is_dir():
-        raise UsageError(
-            f"{path}: one raster file, and {', '.join(names)} are the files of a band folder; "
-            "pass a band folder, or read the file as it is (a true-colour model, no band names)"
-        )
     return open_scene(path, band_indices(path, names) if names else None, **options)
 
 
@@ -275,20 +322,21 @@ _VIEW_BANDS = (S2_TRUE_COLOUR, ("B08", "B04", "B03"))
 def open_for_viewing(path: str | Path, stretch_window: tuple[int, int, int, int] | None = None) -> Scene:
     """``path`` opened for pictures (quicklooks, report and review crops), whatever the model read.
 
-    A band folder shows true colour when it has B04, B03 and B02, else near
-    infrared as red (B08, B04, B03), else its first band in grey; a file opens
-    as :func:`open_scene` opens it. A scene without georeferencing is accepted.
+    A band folder or named file shows true colour when it has B04, B03 and
+    B02, else near infrared as red (B08, B04, B03); else a band folder shows
+    its first band in grey, and a file opens as :func:`open_scene` opens it.
+    A scene without georeferencing is accepted.
     ``stretch_window`` (``col_off, row_off, width, height``, a detect job's AOI
     surroundings as the store records them) stretches it as the model's
     pixels were stretched.
     """
     path = Path(path)
-    if not path.is_dir():
-        scene = open_scene(path, allow_ungeoreferenced=True)
+    names = band_names(path)
+    bands = next((b for b in _VIEW_BANDS if set(b) <= set(names)), None)
+    if bands is not None:
+        scene = open_scene(path, band_indices(path, bands), allow_ungeoreferenced=True)
     else:
-        names = band_names(path)
-        bands = next((b for b in _VIEW_BANDS if set(b) <= set(names)), None)
-        scene = open_scene(path, band_indices(path, bands) if bands else (1,), allow_ungeoreferenced=True)
+        scene = open_scene(path, (1,) if path.is_dir() else None, allow_ungeoreferenced=True)
     return scene if stretch_window is None else stretched_over(scene, Window(*stretch_window))
 
 
@@ -300,8 +348,17 @@ def is_band_folder(path: Path) -> bool:
         return True  # a SAFE product it cannot read as one scene: opening it says why
 
 
-def _select_bands(path: Path, count: int, bands: tuple[int, ...] | None) -> tuple[int, ...]:
+def _select_bands(path: Path, ds: rasterio.DatasetReader, bands: tuple[int, ...] | None) -> tuple[int, ...]:
+    """``bands``, checked; by default true colour by band names, else by colour interpretation, else the first three."""
+    count = ds.count
     if bands is None:
+        named = {n: i for i, d in enumerate(ds.descriptions, 1) if (n := _described_band(d)) is not None}
+        if set(S2_TRUE_COLOUR) <= set(named):
+            return tuple(named[b] for b in S2_TRUE_COLOUR)
+        colours = {c: i for i, c in reversed(list(enumerate(ds.colorinterp, 1)))}  # the first band of each colour
+        rgb = tuple(colours.get(c, 0) for c in (ColorInterp.red, ColorInterp.green, ColorInterp.blue))
+        if all(rgb):
+            return rgb
         return (1, 2, 3) if count >= 3 else (1,)
     bad = [b for b in bands if not 1 <= b <= count]
     if bad:
@@ -335,7 +392,7 @@ def _resolve_bands(path: Path, bands: tuple[int, ...] | None) -> tuple[BandRef, 
     if path.is_file() and path.stat().st_size == 0:
         raise _fail(path, "file is empty (0 bytes)", "re-download or re-export the scene")
     with _open(path) as ds:
-        return tuple(BandRef(path, b) for b in _select_bands(path, ds.count, bands))
+        return tuple(BandRef(path, b) for b in _select_bands(path, ds, bands))
 
 
 def _open(path: Path) -> rasterio.DatasetReader:

@@ -56,9 +56,9 @@ def test_a_band_folder_is_measured_on_a_10m_band() -> None:
     """Its ground sample distance (which picks the model) comes from B04, B03, B02 or B08, never 60 m B01."""
     from detector.job import _grid_band
 
-    assert _grid_band(("B01", "B02", "B03", "B04", "B08", "B09")) == 4
-    assert _grid_band(("B01", "B08", "B11")) == 2
-    assert _grid_band(("B11", "B12")) == 1
+    assert _grid_band(("B01", "B02", "B03", "B04", "B08", "B09")) == "B04"
+    assert _grid_band(("B01", "B08", "B11")) == "B08"
+    assert _grid_band(("B11", "B12")) == "B11"
 
 
 def test_only_ship_classes_count_as_ships() -> None:

@@ -80,6 +80,55 @@ def test_pictures_show_a_band_folder_in_true_colour_else_near_infrared_else_grey
         band_indices(folder, ("B08", "B04", "B03"))
 
 
+@pytest.mark.parametrize(
+    ("description", "band"),
+    [("B2", "B02"), ("b08", "B08"), ("B8A", "B8A"), ("b8a", "B8A"), (" B11 ", "B11"), ("B12", "B12")]
+    + [(d, None) for d in ("B13", "B0", "B8B", "QA60", "SCL", "nir", "", None)],
+)
+def test_band_descriptions_name_sentinel2_bands_padded_or_not(description: str | None, band: str | None) -> None:
+    from detector.raster import _described_band
+
+    assert _described_band(description) == band
+
+
+def describe(path: Path, descriptions: tuple[str, ...]) -> Path:
+    with rasterio.open(path, "r+") as ds:
+        for i, description in enumerate(descriptions, 1):
+            ds.set_band_description(i, description)
+    return path
+
+
+def test_a_file_whose_band_descriptions_name_sentinel2_bands_is_read_by_them(make_geotiff) -> None:
+    # As Earth Engine exports a stack: blue first, names unpadded, a mask band among them.
+    data = np.stack([np.full((8, 8), v, np.uint8) for v in (20, 30, 40, 80, 7)])
+    path = describe(make_geotiff("stack.tif", data=data), ("B2", "B3", "B4", "B8", "QA60"))
+    assert band_names(path) == ("B02", "B03", "B04", "B08")
+    assert band_indices(path, ("B08", "B04", "B03")) == (4, 3, 2)  # the file's own bands, not sorted names
+    assert tuple(read(open_scene(path))[0][0, 0]) == (40, 30, 20)  # true colour by name, not bands 1-3
+    assert tuple(read(open_named_bands(path, ("B08", "B04", "B03")))[0][0, 0]) == (80, 40, 30)
+    assert tuple(read(open_for_viewing(path))[0][0, 0]) == (40, 30, 20)
+    with pytest.raises(UsageError, match=r"no bands described as B11 \(it has B02, B03, B04, B08\)"):
+        open_named_bands(path, ("B11",))
+    no_blue = describe(make_geotiff("no_blue.tif", data=data[1:4]), ("B3", "B4", "B8"))
+    assert tuple(read(open_for_viewing(no_blue))[0][0, 0]) == (80, 40, 30)  # near infrared as red
+    plain = make_geotiff("plain.tif", data=data[:3])
+    assert band_names(plain) == () and tuple(read(open_scene(plain))[0][0, 0]) == (20, 30, 40)
+    with pytest.raises(UsageError, match=r"carry no Sentinel-2 names.*name the bands"):
+        open_named_bands(plain, ("B08", "B04", "B03"))
+    assert band_names(path.parent / "missing.tif") == ()  # opening it says why
+
+
+def test_bands_marked_red_green_and_blue_are_read_as_such(make_geotiff) -> None:
+    from rasterio.enums import ColorInterp
+
+    data = np.stack([np.full((8, 8), v, np.uint8) for v in (20, 30, 40, 80)])
+    path = make_geotiff("bgrn.tif", data=data)
+    with rasterio.open(path, "r+") as ds:
+        ds.colorinterp = [ColorInterp.blue, ColorInterp.green, ColorInterp.red, ColorInterp.undefined]
+    assert tuple(read(open_scene(path))[0][0, 0]) == (40, 30, 20)
+    assert tuple(read(open_scene(path, bands=(1, 2, 3)))[0][0, 0]) == (20, 30, 40)  # --bands still rules
+
+
 def test_uint16_is_stretched_not_truncated(make_geotiff) -> None:
     # Values 1000..3000: dropping the low byte would give noise; a stretch gives a ramp.
     ramp = np.tile(np.linspace(1000, 3000, 100).astype(np.uint16), (3, 10, 1))

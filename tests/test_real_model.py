@@ -218,6 +218,32 @@ def test_a_sentinel2_safe_product_gives_the_ships_of_its_band_folder(make_geotif
     assert 20 <= scenes[0][5] <= 90 and ships[1] == ships[0]
 
 
+def test_a_multiband_file_naming_its_sentinel2_bands_gives_the_ships_of_its_band_folder(tmp_path: Path) -> None:
+    """Busan's five bands stacked in one GeoTIFF as Earth Engine exports them (blue first, described B2 ... B11):
+    detect reads B08, B04, B03 by those names and picks s2-ensemble, ship for ship as in the folder. Read as
+    its first three bands, it went to the true-colour model with red and blue swapped: 22 ships, not 61."""
+    busan = shared("sen2ships-dev", "busan")
+    order = ("B02", "B03", "B04", "B08", "B11")
+    stack = tmp_path / "busan_stack.tif"
+    with rasterio.open(next(busan.glob("*_B02_*"))) as ds:
+        profile = ds.profile | {"count": len(order), "tiled": True, "blockxsize": 256, "blockysize": 256}
+    with rasterio.open(stack, "w", **profile) as out:
+        for i, band in enumerate(order, 1):
+            with rasterio.open(next(busan.glob(f"*_{band}_*"))) as ds:
+                out.write(ds.read(1), i)
+            out.set_band_description(i, band.replace("B0", "B"))
+    out_dir = tmp_path / "out"
+    assert main(["detect", str(busan), str(stack), "--out", str(out_dir)]) == 0
+    with sqlite3.connect(out_dir / "shipwatch.db") as conn:
+        scenes = conn.execute("SELECT id, model, bands_json, n_detections FROM scenes ORDER BY id").fetchall()
+        ships = [
+            conn.execute("SELECT px_cx, px_cy, score FROM detections WHERE scene_id = ? ORDER BY idx", (sid,)).fetchall()
+            for sid, *_ in scenes
+        ]
+    assert [s[1:3] for s in scenes] == [("s2-ensemble", '["B08", "B04", "B03"]'), ("s2-ensemble", "[4, 3, 2]")]
+    assert 20 <= scenes[0][3] <= 90 and ships[1] == ships[0]
+
+
 def test_folders_lacking_red_and_green_get_the_near_infrared_pair_fed_what_they_have(tmp_path: Path) -> None:
     """Band folders as some of sen2ships' own ports come: B08 and B11 only, or B02, B03 and B11 only.
 
