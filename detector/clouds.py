@@ -1,7 +1,8 @@
 """Clouds from Sentinel-2 L2A's scene classification (SCL), as a mask over a scene's pixels.
 
 A band folder may hold the SCL file beside its bands (:func:`detector.raster.cloud_file`
-finds it), on the bands' grid or a coarser one (20 m) over the same area.
+finds it), on the bands' grid or a coarser one (20 m) over the same area; a
+multi-band file may hold it as a band described ``SCL``, as Earth Engine exports it.
 :func:`check_scl` refuses one over another area; :func:`clear_of_clouds` maps it
 onto any window of the scene. Its cloud classes (:data:`SCL_CLOUD_CLASSES`) then
 count as nodata.
@@ -47,9 +48,15 @@ def check_scl(path: Path, ds: rasterio.DatasetReader, grid: rasterio.DatasetRead
 
 
 def clear_of_clouds(
-    ds: rasterio.DatasetReader, window: Window, transform: Affine | None, width: int, height: int, shape: tuple[int, int]
+    ds: rasterio.DatasetReader,
+    band: int,
+    window: Window,
+    transform: Affine | None,
+    width: int,
+    height: int,
+    shape: tuple[int, int],
 ) -> NDArray[np.bool_]:
-    """Pixels not cloud by the SCL dataset ``ds``, over ``window`` of a ``width`` x ``height`` scene, at ``shape``.
+    """Pixels not cloud by band ``band`` (SCL) of ``ds``, over ``window`` of a ``width`` x ``height`` scene, at ``shape``.
 
     Each output pixel takes the SCL pixel under its centre, placed by the two
     geotransforms (an SCL grid offset from the bands' is mapped where it lies);
@@ -70,7 +77,7 @@ def clear_of_clouds(
         return clear
     c0, c1 = int(cols[inside_c].min()), int(cols[inside_c].max())
     r0, r1 = int(rows[inside_r].min()), int(rows[inside_r].max())
-    scl = ds.read(1, window=Window(c0, r0, c1 - c0 + 1, r1 - r0 + 1))
+    scl = ds.read(band, window=Window(c0, r0, c1 - c0 + 1, r1 - r0 + 1))
     picked = scl[np.ix_(rows[inside_r] - r0, cols[inside_c] - c0)]
     clear[np.ix_(inside_r, inside_c)] = ~np.isin(picked, SCL_CLOUD_CLASSES)
     return clear

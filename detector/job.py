@@ -183,7 +183,9 @@ def scene_content_hash(scene: Scene) -> str:
     acquired = scene.acquired_at.isoformat() if scene.acquired_at else ""
     digest.update(f"{scene.name}\0{acquired}\0".encode())
     seen: set[Path] = set()
-    files = [(ref.path, ref.index) for ref in scene.bands] + ([(scene.clouds, 0)] if scene.clouds else [])
+    files = [(ref.path, ref.index) for ref in scene.bands]
+    if scene.clouds:  # a band folder's SCL file as ever (index 0), a band of the scene's own file by its index
+        files.append((scene.clouds.path, scene.clouds.index if scene.clouds.path == scene.path else 0))
     for path, index in files:  # the bands, and the cloud mask (SCL) that says which of their pixels count
         digest.update(f"{path.name}:{index};".encode())
         if path in seen:

@@ -20,7 +20,8 @@ green and blue (their colour interpretation) are read as such, else its
 first three.
 
 A band folder may also hold Sentinel-2 L2A's scene classification (a file
-named with ``SCL``, on the bands' grid or a coarser one over the same area;
+named with ``SCL``, on the bands' grid or a coarser one over the same area,
+or in a named file a band described ``SCL``;
 :mod:`detector.clouds` places it). Its cloud classes count as nodata: they
 neither set the stretch, nor give ships, nor count as seen.
 """
@@ -111,7 +112,7 @@ class ReadSpec:
     nodata: float | None
     stretch: tuple[tuple[float, float], ...] | None
     internal_mask: bool
-    clouds: Path | None = None
+    clouds: BandRef | None = None
     transform: Affine | None = None  # places the SCL grid against the bands'
 
 
@@ -132,8 +133,9 @@ class Scene:
         valid_sample: a decimated map of valid pixels over the whole scene,
             used to skip windows without data before reading them.
         internal_mask: the file has an internal mask or alpha band.
-        clouds: a band folder's scene classification (SCL) file, whose
-            cloud classes are nodata; None without one.
+        clouds: the scene classification (SCL), whose cloud classes are
+            nodata: a band folder's SCL file, or a named file's band described
+            ``SCL``; None without one.
     """
 
     path: Path
@@ -148,7 +150,7 @@ class Scene:
     acquired_at: datetime | None
     valid_sample: NDArray[np.bool_]
     internal_mask: bool = False
-    clouds: Path | None = None
+    clouds: BandRef | None = None
 
     @property
     def name(self) -> str:
@@ -256,6 +258,15 @@ def cloud_file(folder: Path) -> Path | None:
     if not folder.is_dir():
         return None
     return next((c for c in _raster_files(folder) if _SCL_NAME.search(c.stem)), None)
+
+
+def _cloud_band(path: Path, ds: rasterio.DatasetReader) -> BandRef | None:
+    """The scene classification of ``path``: a band folder's SCL file, else a band of the file ``ds`` described ``SCL``."""
+    if path.is_dir():
+        file = cloud_file(path)
+        return BandRef(file, 1) if file is not None else None
+    index = next((i for i, d in enumerate(ds.descriptions, 1) if (d or "").strip().upper() == "SCL"), None)
+    return BandRef(path, index) if index is not None else None
 
 
 def band_names(path: Path) -> tuple[str, ...]:
@@ -530,10 +541,11 @@ def open_scene(
                     f"header claims {ds.width}x{ds.height} px ({ds.width * ds.height / 1e9:.1f} Gpx), over the {max_pixels / 1e9:g} Gpx limit",
                     "crop the scene (gdal_translate -srcwin) or raise --max-pixels",
                 )
-            clouds = cloud_file(path)
+            clouds = _cloud_band(path, ds)
             if clouds is not None:
-                datasets[clouds] = _open(clouds)
-                check_scl(clouds, datasets[clouds], ds)
+                if clouds.path not in datasets:
+                    datasets[clouds.path] = _open(clouds.path)
+                check_scl(clouds.path, datasets[clouds.path], ds)
             crs, transform = _georeference(path, ds)
             if crs is None and not allow_ungeoreferenced:
                 raise GeoreferenceError(
@@ -605,7 +617,7 @@ def _sample(
     shape: tuple[int, int],
     nodata: float | None,
     mask: NDArray[np.bool_] | None,
-    clouds: Path | None,
+    clouds: BandRef | None,
     transform: Affine | None,
 ) -> tuple[NDArray[np.generic], NDArray[np.bool_]]:
     """One decimated pass over ``window`` (GDAL uses overviews when the file has them): (bands, *shape) and its valid pixels.
@@ -621,7 +633,7 @@ def _sample(
     if mask is not None:
         valid &= mask
     if clouds is not None:
-        valid &= clear_of_clouds(datasets[clouds], window, transform, ds.width, ds.height, shape)
+        valid &= clear_of_clouds(datasets[clouds.path], clouds.index, window, transform, ds.width, ds.height, shape)
     return sample, valid
 
 
@@ -672,7 +684,7 @@ class SceneReader:
     def __enter__(self) -> SceneReader:
         self._env.__enter__()
         try:
-            for file in [ref.path for ref in self.scene.bands] + ([self.scene.clouds] if self.scene.clouds else []):
+            for file in [ref.path for ref in self.scene.bands] + ([self.scene.clouds.path] if self.scene.clouds else []):
                 if file not in self._datasets:
                     self._datasets[file] = _open(file)
             _on_one_grid(self.scene.bands, self._datasets)
@@ -692,7 +704,7 @@ class SceneReader:
         """Read ``window`` as (h, w, channels) uint8 and an (h, w) valid mask.
 
         Parts of the window outside the scene are zero and invalid; so are
-        nodata pixels and clouds (a band folder's SCL).
+        nodata pixels and clouds (the scene's SCL).
 
         Raises:
             SceneReadError: when the file cannot be read (truncated, corrupt).
@@ -710,7 +722,13 @@ class SceneReader:
                 valid &= self._datasets[first.path].read_masks(first.index, window=inner) > 0
             if scene.clouds is not None:
                 valid &= clear_of_clouds(
-                    self._datasets[scene.clouds], inner, scene.transform, scene.width, scene.height, valid.shape
+                    self._datasets[scene.clouds.path],
+                    scene.clouds.index,
+                    inner,
+                    scene.transform,
+                    scene.width,
+                    scene.height,
+                    valid.shape,
                 )
         except RasterioError as exc:
             raise _fail(

@@ -19,10 +19,10 @@ def test_rendered_clouds_are_white_and_masked_by_the_scene_classification(tmp_pa
     sim = simulate(load_zones(), SimConfig(days=10, seed=3, partial_prob=0.0, cloud_prob=1.0))
     folder = render_acquisition(sim, 0, tmp_path / "scene")
     scene = open_scene(folder, bands=(4, 3, 2))
-    assert scene.clouds is not None and scene.clouds.name.endswith("_SCL.tif")
+    assert scene.clouds is not None and scene.clouds.path.name.endswith("_SCL.tif")
     with rasterio.open(next(folder.glob("*_B08.tif"))) as ds:
         nir = ds.read(1)
-    with rasterio.open(scene.clouds) as ds:
+    with rasterio.open(scene.clouds.path) as ds:
         classes = ds.read(1)
     cloud = classes == 9
     assert 0 < cloud.mean() < 1 and (nir[cloud] > 2 * np.percentile(nir[~cloud], 99)).all()  # white, not nodata

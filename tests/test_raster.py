@@ -10,7 +10,16 @@ from rasterio.windows import Window
 
 from detector.errors import GeoreferenceError, SceneReadError, UsageError
 from detector.inputs import expand_inputs
-from detector.raster import SceneReader, band_indices, band_names, open_for_viewing, open_named_bands, open_scene, stretched_over
+from detector.raster import (
+    BandRef,
+    SceneReader,
+    band_indices,
+    band_names,
+    open_for_viewing,
+    open_named_bands,
+    open_scene,
+    stretched_over,
+)
 from tests.conftest import write_safe
 
 
@@ -305,7 +314,7 @@ def cloudy_folder(make_geotiff, tmp_path: Path, scl: bool = True, scl_x: float =
 def test_scl_clouds_are_nodata_for_the_stretch_and_the_windows(make_geotiff, tmp_path: Path) -> None:
     folder = cloudy_folder(make_geotiff, tmp_path)
     scene = open_scene(folder, band_indices(folder, ("B08", "B04", "B03")))
-    assert scene.clouds == folder / "T52_SCL_20m.tif"
+    assert scene.clouds == BandRef(folder / "T52_SCL_20m.tif", 1)
     clear = np.ones((60, 80), bool)
     clear[:30, 40:] = False
     assert (scene.valid_sample == clear).all()
@@ -316,6 +325,25 @@ def test_scl_clouds_are_nodata_for_the_stretch_and_the_windows(make_geotiff, tmp
     rgb, valid = read(scene, Window(30, 20, 32, 32))  # half a window under the cloud, mapped from the 1 m SCL grid
     assert (valid == clear[20:52, 30:62]).all()
     assert (rgb[~valid] == 0).all() and rgb[valid].any()
+
+
+def test_an_scl_band_of_a_named_file_masks_its_clouds_as_a_folder_scl_file_does(make_geotiff, tmp_path: Path) -> None:
+    """cloudy_folder's bands and SCL stacked in one file, as Earth Engine exports them (SCL on the 10 m grid)."""
+    folder = cloudy_folder(make_geotiff, tmp_path)
+    in_folder = open_scene(folder, band_indices(folder, ("B08", "B04", "B03")))
+    planes = []
+    for band in ("B03", "B04", "B08"):
+        with rasterio.open(folder / f"T52_{band}.tif") as ds:
+            planes.append(ds.read(1))
+    with rasterio.open(folder / "T52_SCL_20m.tif") as ds:
+        planes.append(np.kron(ds.read(1), np.ones((2, 2), np.uint8)).astype(np.uint16))  # onto the bands' grid
+    stack = describe(make_geotiff("stack.tif", data=np.stack(planes)), ("B3", "B4", "B8", "SCL"))
+    scene = open_named_bands(stack, ("B08", "B04", "B03"))
+    assert scene.clouds == BandRef(stack, 4)
+    assert (scene.valid_sample == in_folder.valid_sample).all() and scene.stretch == in_folder.stretch
+    window = Window(30, 20, 32, 32)
+    assert all((a == b).all() for a, b in zip(read(scene, window), read(in_folder, window), strict=True))
+    assert open_named_bands(describe(stack, ("B3", "B4", "B8", "QA60")), ("B08", "B04", "B03")).clouds is None
 
 
 def test_a_stretch_measured_over_a_window_uses_its_clear_pixels_alone(make_geotiff, tmp_path: Path) -> None:
@@ -381,7 +409,7 @@ def test_synthetic_cloud_copies_keep_ships_clear_and_their_scl_masks_the_cloud(m
     assert (b08[mask] == 4000).all() and (b08[30:56, 20:70] == np.where(mask[30:56, 20:70], 4000, 800)).all()
     assert 0.2 < (b08 > 4000).mean() < 0.4  # the cloud, brighter than the brightest land (here the ship)
     scene = open_scene(out / "port", band_indices(out / "port", ("B08", "B04", "B03")))
-    assert scene.clouds == out / "port" / "port_SCL.tif"
+    assert scene.clouds == BandRef(out / "port" / "port_SCL.tif", 1)
     thick = b08 >= 800 + (8000 - 800) * 0.6  # over 60% opaque: 9 on the 20 m SCL, bar a coarse cell at its edge
     assert (~scene.valid_sample[thick]).mean() > 0.95 and scene.valid_sample[mask].all()
     (out / "port" / "port_SCL.tif").unlink()  # without it, the cloud's 8000 is the stretch's top
@@ -423,7 +451,7 @@ def test_a_safe_product_reads_as_a_band_folder_each_band_at_its_finest(make_geot
     assert [(r.path.parent.name, r.path.name[-11:]) for r in scene.bands] == [
         ("R10m", "B08_10m.jp2"), ("R10m", "B04_10m.jp2"), ("R10m", "B03_10m.jp2"),
     ]  # fmt: skip
-    assert scene.clouds is not None and scene.clouds.name.endswith("SCL_20m.jp2")
+    assert scene.clouds is not None and scene.clouds.path.name.endswith("SCL_20m.jp2")
     assert (scene.width, scene.height, scene.acquired_at) == (80, 60, datetime(2024, 5, 1, 1, 56, 59, tzinfo=UTC))
     clear = np.ones((60, 80), bool)
     clear[:30, 40:] = False
