@@ -309,13 +309,20 @@ def auto_model(path: Path, names: Sequence[str], gsd: float | None) -> tuple[Mod
 
     ``names`` are the Sentinel-2 bands of a band folder or named file (none
     for other files): a file without them, or a scene holding B04, B03 and
-    B02, offers true colour as well.
+    B02, offers true colour as well. A named file whose names fit no model
+    is read as it is, as a file without names: descriptions ``B1``, ``B2``,
+    ``B3`` may just number the red, green and blue of an aerial image.
 
     Raises:
         UsageError: no model fits the scene's resolution and bands.
     """
     have = frozenset(names) | (frozenset(RGB) if not names or {"B04", "B03", "B02"} <= set(names) else frozenset())
-    return choose_model(gsd, have, str(path))
+    try:
+        return choose_model(gsd, have, str(path))
+    except UsageError:
+        if not names or path.is_dir() or set(RGB) <= have:
+            raise
+        return choose_model(gsd, frozenset(RGB), str(path))
 
 
 def auto_batch_size(detector: Detector) -> int:

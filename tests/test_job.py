@@ -14,7 +14,7 @@ from rasterio.transform import from_origin
 from rasterio.windows import Window
 
 from detector import job
-from detector.errors import WeightsError
+from detector.errors import UsageError, WeightsError
 from detector.georef import Georeferencer
 from detector.job import DetectOptions, JobReport, run_detect
 from detector.models import models_dir
@@ -97,6 +97,29 @@ def test_bands_read_reopens_a_scene_alike(make_geotiff) -> None:
     scene = open_scene(file, (3, 2, 1))
     assert bands_read(scene) == (3, 2, 1)
     assert open_named_bands(file, bands_read(scene)).bands == scene.bands
+
+
+def test_a_file_is_given_a_model_by_the_sentinel2_names_of_its_bands_else_read_as_it_is(make_geotiff) -> None:
+    import rasterio
+
+    def described(name: str, descriptions: tuple[str, ...], gsd: float) -> Path:
+        path = make_geotiff(name, count=len(descriptions), transform=from_origin(500000.0, 4750000.0, gsd, gsd))
+        with rasterio.open(path, "r+") as ds:
+            for i, d in enumerate(descriptions, 1):
+                ds.set_band_description(i, d)
+        return path
+
+    def picked(path: Path) -> str:
+        names, _, gsd = job.probe_scene(path)
+        return job.auto_model(path, names, gsd)[0].name
+
+    assert picked(described("gee.tif", ("B2", "B3", "B4", "B8"), 10.0)) == "s2-ensemble"
+    assert picked(described("nir_swir.tif", ("B8", "B11"), 10.0)) == "s2-ensemble-b08"
+    assert picked(described("true_colour.tif", ("B4", "B3", "B2"), 10.0)) == "yolo26n-obb-s2"
+    # Aerial bands numbered B1-B3 name no Sentinel-2 model's bands at 0.5 m: the file is read as it is.
+    assert picked(described("aerial.tif", ("B1", "B2", "B3"), 0.5)) == "yolo26n-obb-dota"
+    with pytest.raises(UsageError, match="fits no model"):
+        picked(described("coarse.tif", ("B1", "B2", "B3"), 60.0))
 
 
 def test_a_store_redoes_scenes_done_by_older_rules(make_geotiff, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
