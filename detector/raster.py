@@ -319,10 +319,10 @@ def open_named_bands(path: str | Path, bands: Sequence[str | int] | None, **opti
 
 
 def bands_read(scene: Scene) -> tuple[str | int, ...]:
-    """What ``scene`` reads, so that :func:`open_named_bands` opens it alike: band-file names of a folder, else band indices."""
-    if scene.path.is_dir():
-        names = {file: name for name, file in band_files(scene.path).items()}
-        return tuple(names[ref.path] for ref in scene.bands)
+    """What ``scene`` reads, so that :func:`open_named_bands` opens it alike: the band names of a folder or named file, else band indices."""
+    names = {ref: name for name, ref in named_bands(scene.path).items()}
+    if all(ref in names for ref in scene.bands):
+        return tuple(names[ref] for ref in scene.bands)
     return tuple(ref.index for ref in scene.bands)
 
 

@@ -59,8 +59,27 @@ def test_the_geopackage_holds_the_ships_and_the_footprints_and_a_rerun_the_same_
     assert report.detections_gpkg.read_bytes() == first
 
 
-def test_the_export_reads_a_scene_in_the_bands_the_job_read(make_geotiff, tmp_path: Path) -> None:
+def band_stack(folder: Path) -> Path:
+    """``band_folder``'s bands in one file, described B2, B3, B4, B8 as Earth Engine exports them."""
+    import rasterio
+
+    files = sorted(folder.glob("T52_B0*.tif"))
+    with rasterio.open(files[0]) as ds:
+        profile = ds.profile | {"count": len(files)}
+    stack = folder.parent / "stack.tif"
+    with rasterio.open(stack, "w", **profile) as out:
+        for i, file in enumerate(files, 1):
+            with rasterio.open(file) as ds:
+                out.write(ds.read(1), i)
+            out.set_band_description(i, file.stem.split("_")[1].replace("B0", "B"))
+    return stack
+
+
+@pytest.mark.parametrize("as_file", [False, True], ids=["band folder", "named file"])
+def test_the_export_reads_a_scene_in_the_bands_the_job_read(make_geotiff, tmp_path: Path, as_file: bool) -> None:
     folder = band_folder(make_geotiff, tmp_path)
+    if as_file:  # --bands 4,2,1 are then the file's own bands: B8, B3, B2 as well
+        folder = band_stack(folder)
     detect_nir(folder, tmp_path / "out", tmp_path / "mine.pt")
     with Store(tmp_path / "out" / "shipwatch.db") as store:
         ((did, sid, _),) = store.detection_rows(store.latest_settings_hash() or "")
