@@ -502,6 +502,12 @@ class _Job:
                 window = stretch_window(aoi_px, scene.width, scene.height, STRETCH_CONTEXT_M / gsd)
                 stretched_by = window.flatten()
                 scene = stretched_over(scene, window)
+                spans_m = max(window.width, window.height) * gsd
+                if gsd >= 5 and spans_m > 2 * STRETCH_CONTEXT_M:  # ports far apart in one AOI: all between them counts
+                    notes.append(
+                        f"stretched by the {spans_m / 1000:.0f} km that its AOI spans; the 10 m models were measured "
+                        f"on port crops under {STRETCH_CONTEXT_M / 1000:.0f} km: give each port a run of its own with its own --aoi"
+                    )
         elif scene.stretch is not None and (gsd or 0.0) >= 5 and across_m > 2 * STRETCH_CONTEXT_M:
             notes.append(  # a full Sentinel-2 product, say
                 f"stretched by all of its {across_m / 1000:.0f} km; the 10 m models were measured "

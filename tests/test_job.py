@@ -1,6 +1,7 @@
 """What a detect job records of each scene, and the review export that reads it back (a fake model: the logic around it)."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -291,3 +292,20 @@ def test_a_16_bit_scene_far_larger_than_a_port_without_an_aoi_is_told_to_give_on
         report = run_detect([scene], tmp_path / name, options, detector_factory=lambda *_: BlobDetector(256))
         notes[name] = [n for n in report.outcomes[0].notes if "--aoi" in n]
     assert len(notes["tile"]) == 1 and "all of its 41 km" in notes["tile"][0] and notes["port"] == []
+    # With an AOI of two ports 49 km apart in a 60 km tile, the stretch spans them both: told to split it.
+    data = np.full((1, 64, 6000), 100, np.uint16)
+    data[0, :, 3000:] = 3000
+    tile = make_geotiff("wide.tif", data=data, transform=transform)
+    georef = Georeferencer(CRS.from_epsg(32653), transform)
+    for name, cols in (("apart", (100, 4950)), ("near", (100, 600))):
+        ports = []
+        for c in cols:  # 500 m squares on the tile's 64 rows
+            lon, lat = georef.pixel_to_lonlat(np.array([c, c + 50.0]), np.array([60.0, 10.0]))
+            ports.append(shapely.box(lon[0], lat[0], lon[1], lat[1]))
+        aoi = tmp_path / f"{name}.geojson"
+        aoi.write_text(json.dumps(shapely.geometry.mapping(shapely.union_all(ports))))
+        report = run_detect(
+            [tile], tmp_path / f"aoi_{name}", replace(options, aoi=aoi), detector_factory=lambda *_: BlobDetector(256)
+        )
+        notes[name] = [n for n in report.outcomes[0].notes if "--aoi" in n]
+    assert len(notes["apart"]) == 1 and "the 49 km that its AOI spans" in notes["apart"][0] and notes["near"] == []
