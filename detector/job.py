@@ -113,7 +113,7 @@ class DetectOptions:
     backend: Backend = Backend.AUTO
     head: Head = Head.NMS
     device: Device = Device.AUTO
-    bands: tuple[int, ...] | None = None
+    bands: tuple[int, ...] | tuple[str, ...] | None = None  # numbers, or Sentinel-2 names of a band folder or named file
     acquired: datetime | None = None
     allow_ungeoreferenced: bool = False
     gsd: float | None = None
@@ -290,17 +290,26 @@ def _grid_band(names: Sequence[str]) -> str:
     return next((b for b in ("B04", "B03", "B02", "B08") if b in names), names[0])
 
 
-def probe_scene(path: Path, bands: tuple[int, ...] | None = None, **options: Any) -> tuple[tuple[str, ...], Scene, float | None]:
+def probe_scene(
+    path: Path, bands: tuple[int, ...] | tuple[str, ...] | None = None, **options: Any
+) -> tuple[tuple[str, ...], Scene, float | None]:
     """A scene opened for its grid, before a model is chosen: what :func:`auto_model` needs.
 
     Returns the Sentinel-2 band names of a band folder or a file whose band
     descriptions give them (none for other files, or with ``bands``), the
-    scene opened by one 10 m band of those (else with ``bands``, as
-    :func:`~detector.raster.open_scene` takes ``options``), and its true
-    ground sample distance (None without a CRS).
+    scene opened by one 10 m band of those (else with ``bands``: 1-based
+    numbers, or names of a band folder's or named file's bands, each turned
+    into this scene's numbers; ``options`` as :func:`~detector.raster.open_scene`
+    takes them), and its true ground sample distance (None without a CRS).
+
+    Raises:
+        UsageError: ``bands`` names bands the scene lacks.
     """
+    if bands and isinstance(bands[0], str):  # --bands B04,B03,B02: this scene's numbers for them
+        bands = band_indices(path, [str(b) for b in bands])
     names = () if bands else band_names(path)
-    scene = open_scene(path, band_indices(path, [_grid_band(names)]) if names else bands, **options)
+    indices = tuple(int(b) for b in bands) if bands else None
+    scene = open_scene(path, band_indices(path, [_grid_band(names)]) if names else indices, **options)
     return names, scene, ground_sample_distance(scene.crs, scene.transform, scene.width, scene.height)
 
 
@@ -409,8 +418,8 @@ class _Job:
     ) -> tuple[ModelSpec | None, Path, str, str, Scene]:
         """The model for a scene, why, and the scene opened with the bands that model needs.
 
-        ``names`` are the band folder's bands (none for a file, or with
-        ``--bands``). A model taking named bands (B08 ...) reads them from a
+        ``names`` are the bands of a band folder or named file (none for
+        other files, or with ``--bands``). A model taking named bands (B08 ...) reads them from a
         band folder, an RGB model its true colour; a file, or a folder with
         ``--bands``, is the RGB image ``probe`` (opened with them).
         """

@@ -64,6 +64,7 @@ __all__ = [
     "band_names",
     "bands_read",
     "cloud_file",
+    "described_band",
     "named_bands",
     "open_for_viewing",
     "open_named_bands",
@@ -224,7 +225,7 @@ def band_files(folder: Path) -> dict[str, Path]:
     return found
 
 
-def _described_band(description: str | None) -> str | None:
+def described_band(description: str | None) -> str | None:
     """The Sentinel-2 band (``B08``) that a band description names (``B8``, ``B08``), else None."""
     match = _DESCRIBED_BAND.fullmatch(description or "")
     if match is None:
@@ -247,7 +248,7 @@ def named_bands(path: Path) -> dict[str, BandRef]:
         return {}
     found: dict[str, BandRef] = {}
     for index, description in enumerate(descriptions, 1):
-        name = _described_band(description)
+        name = described_band(description)
         if name is not None:
             found.setdefault(name, BandRef(path, index))
     return found
@@ -363,7 +364,7 @@ def _select_bands(path: Path, ds: rasterio.DatasetReader, bands: tuple[int, ...]
     """``bands``, checked; by default true colour by band names, else by colour interpretation, else the first three."""
     count = ds.count
     if bands is None:
-        named = {n: i for i, d in enumerate(ds.descriptions, 1) if (n := _described_band(d)) is not None}
+        named = {n: i for i, d in enumerate(ds.descriptions, 1) if (n := described_band(d)) is not None}
         if set(S2_TRUE_COLOUR) <= set(named):
             return tuple(named[b] for b in S2_TRUE_COLOUR)
         colours = {c: i for i, c in reversed(list(enumerate(ds.colorinterp, 1)))}  # the first band of each colour

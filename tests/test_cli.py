@@ -97,7 +97,15 @@ def test_ungeoreferenced_scene_with_gsd(tmp_path: Path) -> None:
 def test_bands_take_one_or_three(tmp_path: Path, make_geotiff, capsys: pytest.CaptureFixture[str]) -> None:
     path = make_geotiff("four.tif", count=4)
     assert main(["detect", str(path), "--out", str(tmp_path / "o"), "--bands", "4,3"]) == 2
-    assert "--bands '4,3': give 1 or 3 band numbers" in capsys.readouterr().err
+    assert "--bands '4,3': give 1 or 3 bands" in capsys.readouterr().err
+    assert main(["detect", str(path), "--out", str(tmp_path / "o"), "--bands", "B08,3,2"]) == 2
+    assert "numbers or Sentinel-2 band names" in capsys.readouterr().err
+
+
+def test_bands_by_name_are_normalised() -> None:
+    from detector.cli.detect import _bands
+
+    assert _bands("B8, b4,B03") == ("B08", "B04", "B03") and _bands("4,3,2") == (4, 3, 2) and _bands(None) is None
 
 
 def test_an_output_folder_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:

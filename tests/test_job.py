@@ -112,6 +112,24 @@ def test_weights_outside_the_registry_keep_only_their_ship_classes(make_geotiff,
         assert ship.class_name == "ship" and 40 <= ship.px_cx <= 70
 
 
+def test_bands_by_name_read_the_same_bands_of_a_folder_and_a_named_file(make_geotiff, tmp_path: Path) -> None:
+    """--bands B08,B03,B02 is 4,2,1 of the folder (its names sorted) and 4,3,2 of the stack: the same three."""
+    folder = band_folder(make_geotiff, tmp_path)
+    weights = tmp_path / "mine.pt"
+    weights.write_bytes(b"weights outside the registry")
+    for bands, ok in ((("B08", "B03", "B02"), True), (("B11", "B03", "B02"), False)):
+        options = DetectOptions(weights=str(weights), trust_weights=True, bands=bands)
+        out = tmp_path / "-".join(bands)
+        report = run_detect([folder, band_stack(folder)], out, options, detector_factory=lambda *_: BlobDetector(256))
+        if not ok:  # each scene says what it lacks
+            errors = [o.error or "" for o in report.outcomes]
+            assert "no band files for B11" in errors[0] and "no bands described as B11" in errors[1]
+            continue
+        assert [o.ships for o in report.outcomes] == [1, 1]
+        with Store(out / "shipwatch.db") as store:
+            assert [store.scene(i).bands for i in (1, 2)] == [("B08", "B03", "B02")] * 2
+
+
 def test_bands_read_reopens_a_scene_alike(make_geotiff) -> None:
     file = make_geotiff("four.tif", count=4)
     scene = open_scene(file, (3, 2, 1))

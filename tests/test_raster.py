@@ -95,9 +95,9 @@ def test_pictures_show_a_band_folder_in_true_colour_else_near_infrared_else_grey
     + [(d, None) for d in ("B13", "B0", "B8B", "QA60", "SCL", "nir", "", None)],
 )
 def test_band_descriptions_name_sentinel2_bands_padded_or_not(description: str | None, band: str | None) -> None:
-    from detector.raster import _described_band
+    from detector.raster import described_band
 
-    assert _described_band(description) == band
+    assert described_band(description) == band
 
 
 def describe(path: Path, descriptions: tuple[str, ...]) -> Path:

@@ -14,7 +14,7 @@ from detector.distributed import RayConfig
 from detector.errors import UsageError
 from detector.inputs import expand_inputs
 from detector.job import DetectOptions, Engine, Progress, SceneOutcome, run_detect
-from detector.raster import DEFAULT_MAX_PIXELS
+from detector.raster import DEFAULT_MAX_PIXELS, described_band
 from detector.runtimes import Backend
 from detector.yolo import DEFAULT_MAX_DET, Device, Head
 
@@ -56,15 +56,24 @@ class ProgressBar(Progress):
         self.scenes.close()
 
 
-def _bands(text: str | None) -> tuple[int, ...] | None:
+def _bands(text: str | None) -> tuple[int, ...] | tuple[str, ...] | None:
     if not text:
         return None
-    try:
-        bands = tuple(int(b) for b in text.split(","))
-    except ValueError as exc:
-        raise UsageError(f"--bands {text!r}: give 1-based band numbers separated by commas, e.g. --bands 4,3,2") from exc
+    items = [b.strip() for b in text.split(",")]
+    named = [described_band(b) for b in items]
+    bands: tuple[int, ...] | tuple[str, ...]
+    if all(named):
+        bands = tuple(b for b in named if b)
+    else:
+        try:
+            bands = tuple(int(b) for b in items)
+        except ValueError as exc:
+            raise UsageError(
+                f"--bands {text!r}: give 1-based band numbers or Sentinel-2 band names separated by commas, "
+                "e.g. --bands 4,3,2 or --bands B04,B03,B02"
+            ) from exc
     if len(bands) not in (1, 3):
-        raise UsageError(f"--bands {text!r}: give 1 or 3 band numbers (red,green,blue or one grey band), e.g. --bands 4,3,2")
+        raise UsageError(f"--bands {text!r}: give 1 or 3 bands (red,green,blue or one grey band), e.g. --bands 4,3,2")
     return bands
 
 
@@ -91,7 +100,9 @@ def _time(text: str | None) -> datetime | None:
 @click.option("--device", type=click.Choice([d.value for d in Device]), default="auto", show_default=True)
 @click.option("--backend", type=click.Choice([b.value for b in Backend]), default="auto", show_default=True, help="CPU runtime.")
 @click.option("--head", type=click.Choice([h.value for h in Head]), default="nms", show_default=True, help="YOLO26 head.")
-@click.option("--bands", help="1-based bands as red,green,blue (or one band), e.g. 4,3,2.")
+@click.option(
+    "--bands", help="Bands as red,green,blue (or one band): 1-based numbers (e.g. 4,3,2) or Sentinel-2 names (B04,B03,B02)."
+)
 @click.option("--acquired", help="Acquisition time (ISO 8601, UTC) for every input.")
 @click.option("--allow-ungeoreferenced", is_flag=True, help="Accept scenes without CRS (geometry left empty).")
 @click.option("--gsd", type=click.FloatRange(min=0, min_open=True), help="Metres per pixel for ungeoreferenced scenes.")
