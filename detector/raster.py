@@ -234,6 +234,16 @@ def described_band(description: str | None) -> str | None:
     return "B8A" if number == "8A" else f"B{int(number):02d}"
 
 
+def _described(ds: rasterio.DatasetReader) -> dict[str, int]:
+    """Sentinel-2 band name to the 1-based band of ``ds`` whose description names it (the first, if several do)."""
+    found: dict[str, int] = {}
+    for index, description in enumerate(ds.descriptions, 1):
+        name = described_band(description)
+        if name is not None:
+            found.setdefault(name, index)
+    return found
+
+
 def named_bands(path: Path) -> dict[str, BandRef]:
     """Sentinel-2 band name (``B04``...) to its band: a band folder's files, or a raster file's bands named by their descriptions.
 
@@ -243,15 +253,9 @@ def named_bands(path: Path) -> dict[str, BandRef]:
         return {name: BandRef(file, 1) for name, file in band_files(path).items()}
     try:
         with rasterio.Env(**_GDAL_ENV), rasterio.open(path) as ds:
-            descriptions = ds.descriptions
+            return {name: BandRef(path, index) for name, index in _described(ds).items()}
     except (RasterioError, OSError):
         return {}
-    found: dict[str, BandRef] = {}
-    for index, description in enumerate(descriptions, 1):
-        name = described_band(description)
-        if name is not None:
-            found.setdefault(name, BandRef(path, index))
-    return found
 
 
 def cloud_file(folder: Path) -> Path | None:
@@ -364,7 +368,7 @@ def _select_bands(path: Path, ds: rasterio.DatasetReader, bands: tuple[int, ...]
     """``bands``, checked; by default true colour by band names, else by colour interpretation, else the first three."""
     count = ds.count
     if bands is None:
-        named = {n: i for i, d in enumerate(ds.descriptions, 1) if (n := described_band(d)) is not None}
+        named = _described(ds)
         if set(S2_TRUE_COLOUR) <= set(named):
             return tuple(named[b] for b in S2_TRUE_COLOUR)
         colours = {c: i for i, c in reversed(list(enumerate(ds.colorinterp, 1)))}  # the first band of each colour
