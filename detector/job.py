@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import shapely
+from rasterio.windows import Window
 from shapely.geometry.base import BaseGeometry
 
 from detector.aoi import STRETCH_CONTEXT_M, aoi_digest, aoi_in_pixels, load_aoi, stretch_window
@@ -334,6 +335,21 @@ def auto_model(path: Path, names: Sequence[str], gsd: float | None) -> tuple[Mod
         return choose_model(gsd, frozenset(RGB), str(path))
 
 
+def _stretch_note(span_m: float, gsd: float, aoi: bool) -> list[str]:
+    """A note when a scene of 5 m pixels or coarser is stretched by over twice the port crops the 10 m models were measured on."""
+    if gsd < 5 or span_m <= 2 * STRETCH_CONTEXT_M:
+        return []
+    what, fix = (
+        (f"the {span_m / 1000:.0f} km that its AOI spans", "give each port a run of its own with its own --aoi")
+        if aoi  # ports far apart in one AOI: all between them counts
+        else (
+            f"all of its {span_m / 1000:.0f} km",
+            "give the port as --aoi to stretch by its surroundings",
+        )  # a full product, say
+    )
+    return [f"stretched by {what}; the 10 m models were measured on port crops under {STRETCH_CONTEXT_M / 1000:.0f} km: {fix}"]
+
+
 def auto_batch_size(detector: Detector) -> int:
     """Windows per model call: 4 on the CPU; on CUDA, what half the free memory holds (8 to 64)."""
     device = getattr(detector, "device", None)
@@ -503,25 +519,15 @@ class _Job:
         settings = DetectSettings(overlap, self.batch_size, classes, o.keep_cut, scale=scale)
         n_windows = window_count(scene.width, scene.height, side, overlap)
         self.progress.scene_started(path, n_windows, scene.width * scene.height * (gsd or 0.0) ** 2 / 1e6)
-        aoi_px, stretched_by = None, None
-        across_m = max(scene.width, scene.height) * (gsd or 0.0)
-        if self.aoi is not None:
-            aoi_px = aoi_in_pixels(self.aoi, scene.crs, scene.transform)
-            if gsd and scene.stretch is not None:  # by the port around the AOI, as the models learnt, not by a 110 km tile
+        aoi_px = aoi_in_pixels(self.aoi, scene.crs, scene.transform) if self.aoi is not None else None
+        stretched_by = None
+        if gsd and scene.stretch is not None:
+            window = Window(0, 0, scene.width, scene.height)
+            if aoi_px is not None:  # by the port around the AOI, as the models learnt, not by a 110 km tile
                 window = stretch_window(aoi_px, scene.width, scene.height, STRETCH_CONTEXT_M / gsd)
                 stretched_by = window.flatten()
                 scene = stretched_over(scene, window)
-                spans_m = max(window.width, window.height) * gsd
-                if gsd >= 5 and spans_m > 2 * STRETCH_CONTEXT_M:  # ports far apart in one AOI: all between them counts
-                    notes.append(
-                        f"stretched by the {spans_m / 1000:.0f} km that its AOI spans; the 10 m models were measured "
-                        f"on port crops under {STRETCH_CONTEXT_M / 1000:.0f} km: give each port a run of its own with its own --aoi"
-                    )
-        elif scene.stretch is not None and (gsd or 0.0) >= 5 and across_m > 2 * STRETCH_CONTEXT_M:
-            notes.append(  # a full Sentinel-2 product, say
-                f"stretched by all of its {across_m / 1000:.0f} km; the 10 m models were measured "
-                f"on port crops under {STRETCH_CONTEXT_M / 1000:.0f} km: give the port as --aoi to stretch by its surroundings"
-            )
+            notes.extend(_stretch_note(max(window.width, window.height) * gsd, gsd, aoi_px is not None))
         result = self._run(key, scene, settings, aoi_px)
         geo = Georeferencer(scene.crs, scene.transform, gsd if not scene.georeferenced else None)
         ships = _ships(scene, result, class_names, geo)
