@@ -591,8 +591,9 @@ def run_detect(
         per_scene = [(scene, list(store.ships(sid, row))) for (scene, sid), row in zip(kept, rows, strict=True)]
     if options.quicklook:
         for (scene, ships), row in zip(per_scene, rows, strict=True):
-            # A band folder or named file is pictured in true colour, as the report and the review show it, whatever the model read.
-            named = scene.path.is_dir() or band_names(scene.path)
+            # A band folder or named file (its bands recorded by name) is pictured in true colour, as the report and
+            # the review show it, whatever the model read.
+            named = scene.path.is_dir() or any(isinstance(b, str) for b in row.bands or ())
             picture = open_for_viewing(scene.path, row.stretch_window) if named else scene
             report.quicklooks.append(draw_quicklook(picture, ships, out_dir / "quicklook" / f"{scene.name}.png"))
     ships_out = [s for _, ships in per_scene for s in ships]
