@@ -6,7 +6,7 @@ import importlib.util
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 
@@ -107,6 +107,19 @@ def make_geotiff(tmp_path: Path) -> MakeTiff:
         return path
 
     return make
+
+
+def stack_bands(files: Sequence[Path], descriptions: Sequence[str], out: Path, **profile: object) -> Path:
+    """Single-band ``files`` stacked into the GeoTIFF ``out``, band i described ``descriptions[i]``, as Earth
+    Engine exports a Sentinel-2 stack; ``profile`` amends the first file's (tiling, say)."""
+    with rasterio.open(files[0]) as ds:
+        merged = ds.profile | {"count": len(files)} | profile
+    with rasterio.open(out, "w", **merged) as stack:
+        for i, (file, description) in enumerate(zip(files, descriptions, strict=True), 1):
+            with rasterio.open(file) as ds:
+                stack.write(ds.read(1), i)
+            stack.set_band_description(i, description)
+    return out
 
 
 def write_safe(

@@ -23,6 +23,7 @@ from detector.raster import SceneReader, bands_read, open_for_viewing, open_name
 from detector.records import Ship
 from detector.review import Decision, export_reviews, review_queue
 from detector.store import SceneRow, Store
+from tests.conftest import stack_bands
 from tests.fakes import BlobDetector
 
 
@@ -62,18 +63,8 @@ def test_the_geopackage_holds_the_ships_and_the_footprints_and_a_rerun_the_same_
 
 def band_stack(folder: Path) -> Path:
     """``band_folder``'s bands in one file, described B2, B3, B4, B8 as Earth Engine exports them."""
-    import rasterio
-
     files = sorted(folder.glob("T52_B0*.tif"))
-    with rasterio.open(files[0]) as ds:
-        profile = ds.profile | {"count": len(files)}
-    stack = folder.parent / "stack.tif"
-    with rasterio.open(stack, "w", **profile) as out:
-        for i, file in enumerate(files, 1):
-            with rasterio.open(file) as ds:
-                out.write(ds.read(1), i)
-            out.set_band_description(i, file.stem.split("_")[1].replace("B0", "B"))
-    return stack
+    return stack_bands(files, [f.stem.split("_")[1].replace("B0", "B") for f in files], folder.parent / "stack.tif")
 
 
 @pytest.mark.parametrize("as_file", [False, True], ids=["band folder", "named file"])

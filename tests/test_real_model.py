@@ -23,7 +23,7 @@ from detector.quicklook import scene_picture
 from detector.raster import SceneReader, band_indices, open_named_bands, open_scene
 from detector.records import Detections, obb_corners
 from detector.yolo import YoloDetector
-from tests.conftest import DATA, load_script, shared, shipwatch, write_safe
+from tests.conftest import DATA, load_script, shared, shipwatch, stack_bands, write_safe
 
 pytestmark = pytest.mark.real_model
 IMAGE = DATA / "P0861__1024__0___1648.jpg"
@@ -224,14 +224,9 @@ def test_a_multiband_file_naming_its_sentinel2_bands_gives_the_ships_of_its_band
     its first three bands, it went to the true-colour model with red and blue swapped: 22 ships, not 61."""
     busan = shared("sen2ships-dev", "busan")
     order = ("B02", "B03", "B04", "B08", "B11")
-    stack = tmp_path / "busan_stack.tif"
-    with rasterio.open(next(busan.glob("*_B02_*"))) as ds:
-        profile = ds.profile | {"count": len(order), "tiled": True, "blockxsize": 256, "blockysize": 256}
-    with rasterio.open(stack, "w", **profile) as out:
-        for i, band in enumerate(order, 1):
-            with rasterio.open(next(busan.glob(f"*_{band}_*"))) as ds:
-                out.write(ds.read(1), i)
-            out.set_band_description(i, band.replace("B0", "B"))
+    files = [next(busan.glob(f"*_{band}_*")) for band in order]
+    described = [band.replace("B0", "B") for band in order]
+    stack = stack_bands(files, described, tmp_path / "busan_stack.tif", tiled=True, blockxsize=256, blockysize=256)
     out_dir = tmp_path / "out"
     assert main(["detect", str(busan), str(stack), "--out", str(out_dir)]) == 0
     with sqlite3.connect(out_dir / "shipwatch.db") as conn:
